@@ -1,0 +1,120 @@
+"""Command line. Exit codes are decided here and nowhere else:
+0 ok, 1 a budget is exceeded, 2 usage error, 3 invalid spec or shape error.
+Subcommands live in their own modules and are imported only when used, so
+``cnnsize --help`` and ``cnnsize report`` start fast."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any, Callable, NoReturn
+
+import click
+
+from . import __version__
+
+EXIT_OK = 0
+EXIT_BUDGET = 1
+EXIT_USAGE = 2
+EXIT_SPEC = 3
+EXIT_INTERNAL = 70
+
+# name -> "module:attribute" of a click command; modules load lazily
+COMMANDS: dict[str, str] = {
+    "report": "cnnsize.cmd_report:report",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        mod, attr = target.split(":")
+        cmd = getattr(importlib.import_module(mod), attr)
+        assert isinstance(cmd, click.Command)
+        return cmd
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "--version", prog_name="cnnsize")
+def cli() -> None:
+    """Exact size and cost reports for CNN architectures written as YAML specs."""
+
+
+def fail_spec(err: Any, fmt: str = "text") -> NoReturn:
+    """Print every diagnostic of a SpecError and exit 3."""
+    diags = getattr(err, "diagnostics", [])
+    if fmt == "json":
+        import json
+
+        click.echo(json.dumps({"schema": "cnnsize.diagnostics/1", "diagnostics": [d.to_json() for d in diags]}, indent=2))
+    else:
+        for d in diags:
+            click.echo(d.format(), err=True)
+        n = sum(1 for d in diags if d.severity == "error")
+        if n > 1:
+            click.echo(f"{n} errors", err=True)
+    sys.exit(EXIT_SPEC)
+
+
+def usage_error(msg: str) -> NoReturn:
+    raise click.UsageError(msg)
+
+
+def parse_shape(text: str | None) -> tuple[int, ...] | None:
+    """'3x224x224' -> (3, 224, 224)."""
+    if text is None:
+        return None
+    parts = text.lower().replace(",", "x").split("x")
+    try:
+        shape = tuple(int(p) for p in parts)
+    except ValueError:
+        usage_error(f"--input {text!r}: write sizes like 3x224x224")
+    if not 1 <= len(shape) <= 4 or any(s < 1 or s > 10**9 for s in shape):
+        usage_error(f"--input {text!r}: channels then up to 3 spatial sizes, each 1..10^9")
+    return shape
+
+
+def parse_sets(items: tuple[str, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            usage_error(f"--set {item!r}: write name=value")
+        k, v = item.split("=", 1)
+        import yaml
+
+        try:
+            out[k.strip()] = yaml.safe_load(v)
+        except yaml.YAMLError:
+            out[k.strip()] = v
+    return out
+
+
+def run_guarded(fn: Callable[[], Any]) -> Any:
+    """Turn any unexpected exception into a one-line message, never a traceback."""
+    from .errors import SpecError
+
+    try:
+        return fn()
+    except SpecError as exc:
+        fail_spec(exc)
+    except RecursionError:
+        click.echo("cnnsize: error: input is nested too deeply to analyse", err=True)
+        sys.exit(EXIT_SPEC)
+
+
+def main() -> None:
+    try:
+        cli.main(prog_name="cnnsize", standalone_mode=True)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as exc:  # noqa: BLE001 - last line of defence: no tracebacks
+        click.echo(f"cnnsize: internal error: {type(exc).__name__}: {exc} (please report this with the spec)", err=True)
+        sys.exit(EXIT_INTERNAL)

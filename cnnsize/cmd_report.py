@@ -1,0 +1,48 @@
+"""``cnnsize report SPEC``: per-layer and total metrics of one spec."""
+
+from __future__ import annotations
+
+import click
+
+from .common_options import analyse_path, analysis_options
+
+# format name -> "module:function(analysis, raw) -> str"; the table is special
+# because it prints through rich.
+FORMATS: dict[str, str] = {
+    "json": "cnnsize.render_json:render",
+}
+
+
+@click.command()
+@click.argument("spec", type=click.Path(dir_okay=True, path_type=str))
+@analysis_options
+@click.option("--format", "fmt", type=click.Choice(["table", *FORMATS]), default="table", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write to FILE instead of stdout.")
+@click.option("--raw", is_flag=True, help="Exact integers instead of 61.1M.")
+def report(spec: str, input_: str | None, batch: int, dtype: str, convention: str, optimizer: str, sets: tuple[str, ...], fmt: str, output: str | None, raw: bool) -> None:
+    """Per-layer size and cost report of SPEC."""
+    a = analyse_path(spec, input_, batch, dtype, convention, optimizer, sets, fmt)
+    if fmt == "table":
+        from rich.console import Console
+
+        if output:
+            with open(output, "w", encoding="utf-8") as fh:
+                from . import render_table
+
+                render_table.render(a, Console(file=fh, width=200), raw)
+        else:
+            from . import render_table
+
+            con = Console()
+            # pipes and CI logs get the whole table instead of truncated cells
+            render_table.render(a, con if con.is_terminal else Console(width=220), raw)
+        return
+    import importlib
+
+    mod, fn = FORMATS[fmt].split(":")
+    text = getattr(importlib.import_module(mod), fn)(a, raw)
+    if output:
+        with open(output, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    else:
+        click.echo(text, nl=not text.endswith("\n"))

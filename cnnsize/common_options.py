@@ -1,0 +1,50 @@
+"""Options shared by the commands that analyse a spec, and the one function
+that turns them into an Analysis (or exits 3 with every diagnostic)."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import click
+
+from .analysis import OPTIMIZER_STATE
+from .units import DTYPE_BYTES
+
+
+def analysis_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    from .conventions import CONVENTIONS
+
+    opts = [
+        click.option("--input", "input_", metavar="CxHxW", help="Override the spec's input shape, e.g. 3x224x224."),
+        click.option("--batch", type=click.IntRange(1, 10**6), default=1, show_default=True, help="Batch size for memory figures."),
+        click.option("--dtype", type=click.Choice(sorted(DTYPE_BYTES)), default="float32", show_default=True),
+        click.option("--convention", type=click.Choice(sorted(CONVENTIONS)), default="cnnsize", show_default=True, help="What MACs and FLOPs count (docs/conventions.md)."),
+        click.option("--optimizer", type=click.Choice(sorted(OPTIMIZER_STATE)), default="adam", show_default=True, help="Optimizer state in training memory."),
+        click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Override a spec var (repeatable)."),
+    ]
+    for o in reversed(opts):
+        fn = o(fn)
+    return fn
+
+
+def analyse_path(path: str, input_: str | None, batch: int, dtype: str, convention: str, optimizer: str, sets: tuple[str, ...], fmt: str = "text") -> Any:
+    from .analysis import analyze
+    from .cli import fail_spec, parse_sets, parse_shape
+    from .errors import SpecError
+    from .spec import load_spec
+
+    shape = parse_shape(input_)
+    overrides = parse_sets(sets)
+    try:
+        spec = load_spec(path, overrides)
+        if shape is not None and spec.input and len(shape) != len(spec.input):
+            from .errors import Diagnostic
+
+            raise SpecError([Diagnostic("input-rank", f"--input has {len(shape)} sizes but the spec's input has {len(spec.input)}", "give channels and the same number of spatial sizes", spec.input_loc)])
+        return analyze(spec, input_shape=shape, batch=batch, dtype=dtype, convention=convention, optimizer=optimizer)
+    except SpecError as exc:
+        fail_spec(exc, "json" if fmt == "json" else "text")
+    except RecursionError:
+        from .errors import Diagnostic
+
+        fail_spec(SpecError([Diagnostic("limit-depth", "the spec is nested too deeply to analyse", "simplify it")]), fmt)

@@ -1,0 +1,229 @@
+"""Window arithmetic shared by every convolution and pooling rule.
+
+One helper computes output sizes, the resolved padding and the effective
+kernel for conv, transposed conv and all pools, as ONNX's
+convPoolShapeInference serves Conv and the pools. Receptive-field transforms
+live here too, so shapes and fields can never disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from math import prod
+from typing import Any, Sequence
+
+from .errors import RuleError
+
+Pads = tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AxisRF:
+    """Receptive field along one axis, in input-pixel coordinates.
+
+    size: extent of one unit's field; jump: distance between adjacent units'
+    centres; start: centre of the first unit's field (pixel 0 is at 0).
+    """
+
+    size: Fraction
+    jump: Fraction
+    start: Fraction
+
+
+RF = tuple[AxisRF, ...]
+
+
+def input_rf(nd: int) -> RF:
+    return tuple(AxisRF(Fraction(1), Fraction(1), Fraction(0)) for _ in range(nd))
+
+
+def per_axis(value: Any, nd: int, key: str, minimum: int) -> tuple[int, ...]:
+    """An int, or one int per spatial axis, each at least ``minimum``."""
+    vals = (value,) * nd if isinstance(value, int) and not isinstance(value, bool) else value
+    if not isinstance(vals, (list, tuple)) or len(vals) != nd:
+        raise RuleError(
+            "bad-axes",
+            f"'{key}' has {len(vals) if isinstance(vals, (list, tuple)) else 'no'} values but the input has {nd} spatial axes",
+            f"give one integer, or {nd} (one per spatial axis)",
+            key,
+        )
+    for v in vals:
+        if not isinstance(v, int) or isinstance(v, bool):
+            raise RuleError("bad-type", f"'{key}' must hold integers, got {v!r}", "write a whole number", key)
+        if v < minimum:
+            raise RuleError("bad-value", f"'{key}' must be at least {minimum}, got {v}", f"use a value >= {minimum}", key)
+    return tuple(vals)
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    out: tuple[int, ...]
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...]
+    dilation: tuple[int, ...]
+    pads: Pads
+
+    @property
+    def keff(self) -> tuple[int, ...]:
+        return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel, self.dilation))
+
+    @property
+    def volume(self) -> int:
+        return prod(self.kernel)
+
+
+def resolve_padding(padding: Any, spatial: Sequence[int], keff: Sequence[int], stride: Sequence[int]) -> Pads:
+    nd = len(spatial)
+    if padding == "valid":
+        return ((0, 0),) * nd
+    if padding == "same":
+        pads = []
+        for n, k, s in zip(spatial, keff, stride):
+            total = max((-(-n // s) - 1) * s + k - n, 0)
+            pads.append((total // 2, total - total // 2))
+        return tuple(pads)
+    if isinstance(padding, (list, tuple)) and padding and all(isinstance(p, (list, tuple)) for p in padding):
+        if len(padding) != nd or any(len(p) != 2 for p in padding):
+            raise RuleError(
+                "bad-padding",
+                f"explicit padding needs {nd} pairs [before, after], one per spatial axis",
+                "write e.g. [[1, 1], [2, 2]] for 2-D",
+                "padding",
+            )
+        out = []
+        for pair in padding:
+            for v in pair:
+                if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                    raise RuleError("bad-padding", f"padding values must be integers >= 0, got {v!r}", "", "padding")
+            out.append((pair[0], pair[1]))
+        return tuple(out)
+    if isinstance(padding, str):
+        raise RuleError("bad-padding", f"unknown padding '{padding}'", "use an integer, 'same', 'valid' or [[before, after], ...]", "padding")
+    sym = per_axis(padding, nd, "padding", 0)
+    return tuple((p, p) for p in sym)
+
+
+def window(
+    spatial: Sequence[int],
+    kernel: Any,
+    stride: Any,
+    padding: Any,
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+    pool: bool = False,
+) -> Window:
+    """Output size of a sliding window (conv or pool), torch's arithmetic."""
+    nd = len(spatial)
+    k = per_axis(kernel, nd, "kernel", 1)
+    s = per_axis(stride, nd, "stride", 1)
+    d = per_axis(dilation, nd, "dilation", 1)
+    keff = tuple(di * (ki - 1) + 1 for ki, di in zip(k, d))
+    pads = resolve_padding(padding, spatial, keff, s)
+    out = []
+    for axis, (n, ke, st, (pb, pa)) in enumerate(zip(spatial, keff, s, pads)):
+        if pool and max(pb, pa) * 2 > ke:
+            raise RuleError(
+                "pool-padding",
+                f"pool padding {max(pb, pa)} is more than half the window {ke} on axis {axis}",
+                "a window that could lie wholly in the padding is meaningless; use padding <= kernel/2",
+                "padding",
+            )
+        span = n + pb + pa - ke
+        if span < 0:
+            raise RuleError(
+                "window-too-large",
+                f"window {ke} is larger than the padded input {n + pb + pa} on axis {axis} (input {n}, padding {pb}+{pa})",
+                "use a smaller kernel or dilation, more padding, or a larger input",
+                "kernel",
+            )
+        o = (-(-span // st) if ceil_mode else span // st) + 1
+        if ceil_mode and (o - 1) * st >= n + pb:
+            # torch drops a last window that would start in the right padding
+            o -= 1
+        out.append(o)
+    return Window(tuple(out), k, s, d, pads)
+
+
+def transposed_out(spatial: Sequence[int], w: Window, output_padding: Sequence[int]) -> tuple[int, ...]:
+    out = []
+    for n, st, ke, (pb, pa), op in zip(spatial, w.stride, w.keff, w.pads, output_padding):
+        o = (n - 1) * st - pb - pa + ke + op
+        if o <= 0:
+            raise RuleError(
+                "output-empty",
+                f"transposed conv output would have size {o}",
+                "reduce padding or increase stride/kernel",
+                "padding",
+            )
+        out.append(o)
+    return tuple(out)
+
+
+def transposed_taps(n: int, o: int, k: int, s: int, d: int, pb: int) -> int:
+    """Number of (input position, tap) pairs that land inside the output.
+
+    Counting connections of a transposed conv exactly: taps that land in the
+    cropped padding feed no output unit.
+    """
+    total = 0
+    for t in range(k):
+        off = t * d - pb
+        # positions i in [0, n) with 0 <= i*s + off < o
+        lo = max(0, -(-(-off) // s)) if off < 0 else 0
+        hi = min(n - 1, (o - 1 - off) // s) if o - 1 - off >= 0 else -1
+        if hi >= lo:
+            total += hi - lo + 1
+    return total
+
+
+# --- receptive-field transforms ------------------------------------------------
+
+
+def rf_window(rf: RF, w: Window) -> RF:
+    return tuple(
+        AxisRF(
+            a.size + (ke - 1) * a.jump,
+            a.jump * st,
+            a.start + (Fraction(ke - 1, 2) - pb) * a.jump,
+        )
+        for a, ke, st, (pb, _pa) in zip(rf, w.keff, w.stride, w.pads)
+    )
+
+
+def rf_transposed(rf: RF, w: Window) -> RF:
+    out = []
+    for a, k, st, d, (pb, _pa) in zip(rf, w.kernel, w.stride, w.dilation, w.pads):
+        span = 0
+        for r in range(st):
+            taps = [t for t in range(k) if (t * d) % st == r]
+            if taps:
+                span = max(span, (taps[-1] - taps[0]) * d // st)
+        out.append(
+            AxisRF(
+                a.size + span * a.jump,
+                a.jump / st,
+                a.start + a.jump * (pb - Fraction(d * (k - 1), 2)) / st,
+            )
+        )
+    return tuple(out)
+
+
+def rf_global(rf: RF, spatial: Sequence[int]) -> RF:
+    """A unit that sees the whole input along every axis (fc, global pool)."""
+    return tuple(
+        AxisRF(a.size + (n - 1) * a.jump, a.jump * n, a.start + Fraction(n - 1, 2) * a.jump) for a, n in zip(rf, spatial)
+    )
+
+
+def rf_merge(rfs: Sequence[RF | None]) -> RF | None:
+    """Union of the fields of several inputs (add, concat, mul)."""
+    known = [r for r in rfs if r is not None]
+    if not known or len(known) != len(rfs) or len({len(r) for r in known}) != 1:
+        return None
+    out = []
+    for axes in zip(*known):
+        lo = min(a.start - (a.size - 1) / 2 for a in axes)
+        hi = max(a.start + (a.size - 1) / 2 for a in axes)
+        out.append(AxisRF(hi - lo + 1, max(a.jump for a in axes), (lo + hi) / 2))
+    return tuple(out)

@@ -1,0 +1,12 @@
+"""JSON renderer (schema cnnsize.report/1)."""
+
+from __future__ import annotations
+
+import json
+
+from .analysis import Analysis
+from .report import to_dict
+
+
+def render(a: Analysis, raw: bool = False) -> str:
+    return json.dumps(to_dict(a), indent=2) + "\n"
