@@ -47,8 +47,8 @@ def value(v: Any, kind: str, raw: bool) -> str:
         return shape(v)
     if v is None:
         return "-"
-    if raw or kind == "exact":
-        return f"{v:,}"
+    if raw:
+        return f"{v:,} B" if kind == "bytes" else f"{v:,}"
     return human(v, binary=kind == "bytes")
 
 
