@@ -44,6 +44,6 @@ def render_compare(d: dict[str, Any], raw: bool = False) -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["metric", *names, *(f"{n} / {names[0]}" for n in names[1:])])
     for row in d["rows"]:
-        ratios = ["" if r is None else f"{r:.6g}" for r in row["ratios"][1:]]
+        ratios = ["" if r is None else repr(r) for r in row["ratios"][1:]]
         w.writerow([row["metric"], *(_cell(v) for v in row["values"]), *ratios])
     return buf.getvalue()
