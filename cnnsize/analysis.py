@@ -260,8 +260,8 @@ def peak_bytes(reports: list[LayerReport], g: nx.DiGraph, outputs: set[str], inp
     return peak
 
 
-def _num(x: Fraction) -> int | float:
-    return int(x) if x.denominator == 1 else float(x)
+def _num(x: int | Fraction) -> int | float:
+    return x if isinstance(x, int) else int(x) if x.denominator == 1 else float(x)
 
 
 def _rf_json(rf: RF | None) -> tuple[list[Any] | None, list[Any] | None, list[Any] | None]:
