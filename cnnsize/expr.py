@@ -12,7 +12,8 @@ from __future__ import annotations
 import ast
 import math
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 MAX_EXPR_CHARS = 1000
 MAX_INT_BITS = 256

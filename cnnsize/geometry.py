@@ -8,15 +8,16 @@ live here too, so shapes and fields can never disagree.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from math import prod
-from typing import Any, NamedTuple, Sequence, Union
+from typing import Any, NamedTuple, Union
 
 from .errors import RuleError
 
 Pads = tuple[tuple[int, int], ...]
-Num = Union[int, Fraction]
+Num = Union[int, Fraction]  # noqa: UP007 - a runtime alias must work on 3.10
 
 
 def _div(x: Num, d: int) -> Num:
@@ -184,8 +185,8 @@ def transposed_taps(n: int, o: int, k: int, s: int, d: int, pb: int) -> int:
     for t in range(k):
         off = t * d - pb
         # positions i in [0, n) with 0 <= i*s + off < o
-        lo = max(0, -(-(-off) // s)) if off < 0 else 0
-        hi = min(n - 1, (o - 1 - off) // s) if o - 1 - off >= 0 else -1
+        lo = max(0, -(off // s))  # ceil(-off / s)
+        hi = min(n - 1, (o - 1 - off) // s)
         if hi >= lo:
             total += hi - lo + 1
     return total

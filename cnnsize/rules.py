@@ -10,10 +10,10 @@ reweight them without touching any rule.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from fractions import Fraction
 from math import prod
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from .errors import RuleError
 from .geometry import (
