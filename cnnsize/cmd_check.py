@@ -212,7 +212,7 @@ def _text(results: list[Result]) -> list[str]:
         if bad:
             lines.append(f"{r.spec}: FAIL: {r.model}: {bad} of {n} budget{'s' if n != 1 else ''} exceeded")
         else:
-            lines.append(f"{r.spec}: ok: {r.model}: {n} budget{'s' if n != 1 else ''} hold")
+            lines.append(f"{r.spec}: ok: {r.model}: {n} budget{'s hold' if n != 1 else ' holds'}")
         lines.extend(f"  holds: {o.message()}" for o in r.outcomes if o.ok)
     return lines
 
@@ -228,7 +228,7 @@ def _github(results: list[Result]) -> list[str]:
             lines.append(gh_annotation("error", f"{r.model}: {o.message()}", o.file, o.line, o.col, "cnnsize budget"))
         if r.status == "ok":
             n = len(r.outcomes)
-            lines.append(f"cnnsize: {r.spec}: {n} budget{'s' if n != 1 else ''} hold" if n else f"cnnsize: {r.spec}: no budgets to check")
+            lines.append(f"cnnsize: {r.spec}: {n} budget{'s hold' if n != 1 else ' holds'}" if n else f"cnnsize: {r.spec}: no budgets to check")
     return lines
 
 

@@ -189,3 +189,19 @@ def test_pre_commit_hook_manifest():
     assert hook["language"] == "python"
     assert re.search(hook["files"], "specs/vgg16.yaml") and re.search(hook["files"], "specs/x.yml")
     assert not re.search(hook["files"], ".github/workflows/ci.yaml")
+
+
+ZOO_VGG16 = os.path.join(ROOT, "specs", "vgg16.yaml")
+
+
+@pytest.mark.skipif(not os.path.exists(ZOO_VGG16), reason="specs/vgg16.yaml not in this checkout")
+def test_issue_commands_on_the_zoo_spec():
+    out = run("check", "specs/vgg16.yaml", "--max-params", "100M")
+    assert out.returncode == 1
+    assert "138,357,544" in out.stdout and "--max-params 100,000,000" in out.stdout
+    assert run("check", "specs/vgg16.yaml", "--max-params", "200M").returncode == 0
+    gh = run("check", "specs/vgg16.yaml", "--max-params", "100M", "--format", "github")
+    assert gh.returncode == 1
+    (ann,) = gh.stdout.splitlines()
+    assert ann.startswith("::error file=specs/vgg16.yaml,title=cnnsize budget::")
+    assert "138,357,544" in ann and "100,000,000" in ann
