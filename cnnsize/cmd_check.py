@@ -253,9 +253,10 @@ def _budget_options(fn: Any) -> Any:
         what = f"{b.metric} ({'bytes' if b.bytes else 'count'})"
         bound = "at most" if b.bound == "max" else "at least"
         eg = f", e.g. {examples[b.key]}" if b.key in examples else ""
+        text = f"Require {what} {bound} N{eg}."
         if b.total == "receptive_field":
-            what = "receptive field on every spatial axis" if b.bound == "min" else "receptive field on any spatial axis"
-        fn = click.option(b.flag, b.key, metavar="N", help=f"Require {what} {bound} N{eg}.")(fn)
+            text = f"Require the receptive field to be {bound} N on every spatial axis{eg}."
+        fn = click.option(b.flag, b.key, metavar="N", help=text)(fn)
     return fn
 
 

@@ -7,7 +7,7 @@ import csv
 import io
 from typing import Any
 
-from .render_util import shape
+from .render_util import compare_headers, shape
 
 LAYER_FIELDS = (
     "name", "type", "inputs", "output_shape", "units", "weights", "biases", "params", "buffers",
@@ -39,10 +39,10 @@ def render(a: Any, raw: bool = False) -> str:
 
 
 def render_compare(d: dict[str, Any], raw: bool = False) -> str:
-    names = [m["model"] for m in d["models"]]
+    names, ratio_heads = compare_headers(d)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["metric", *names, *(f"{n} / {names[0]}" for n in names[1:])])
+    w.writerow(["metric", *names, *ratio_heads])
     for row in d["rows"]:
         ratios = ["" if r is None else repr(r) for r in row["ratios"][1:]]
         w.writerow([row["metric"], *(_cell(v) for v in row["values"]), *ratios])

@@ -29,6 +29,7 @@ h2 { font-size: 17px; margin: 28px 0 8px; border-bottom: 1px solid #e3e6ea; padd
 .card .k { color: #59636e; font-size: 12px; }
 .card .v { font-size: 20px; font-weight: 600; font-variant-numeric: tabular-nums; }
 figure { margin: 0; overflow-x: auto; }
+.scroll { overflow-x: auto; }
 figcaption { color: #59636e; font-size: 12px; margin-top: 4px; }
 svg text { font-family: system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif; }
 table { border-collapse: collapse; font-variant-numeric: tabular-nums; }
@@ -111,11 +112,11 @@ def _td(text: str, tip: str, num: bool) -> str:
 def _table(head: list[tuple[str, bool]], rows: list[list[tuple[str, str, bool]]], total: list[tuple[str, str, bool]] | None = None) -> str:
     right = ' class="n"'
     ths = "".join(f"<th{right if num else ''}>{escape(h)}</th>" for h, num in head)
-    out = ["<table>", f"<thead><tr>{ths}</tr></thead>", "<tbody>"]
+    out = ['<div class="scroll">', "<table>", f"<thead><tr>{ths}</tr></thead>", "<tbody>"]
     out += ["<tr>" + "".join(_td(*c) for c in r) + "</tr>" for r in rows]
     if total:
         out.append('<tr class="total">' + "".join(_td(*c) for c in total) + "</tr>")
-    out += ["</tbody>", "</table>"]
+    out += ["</tbody>", "</table>", "</div>"]
     return "\n".join(out)
 
 
@@ -194,7 +195,7 @@ def render_compare(d: dict[str, Any], raw: bool = False) -> str:
         rows.append([(row["label"], "", False), *((v, t, True) for v, t in zip(vals, tips)), *((r, "", True) for r in ratios)])
     body = [
         "<header>",
-        f"<h1>{escape(' vs '.join(names))}</h1>",
+        f"<h1>{escape(' vs '.join(names) if len(names) <= 4 else f'{len(names)} models compared')}</h1>",
         f'<p class="sub">batch {d["batch"]} · {escape(d["dtype"])} · convention {escape(d["convention"])} · ratios are to {escape(names[0])}</p>',
         "</header>",
         "<h2>Side by side</h2>",

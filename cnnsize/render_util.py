@@ -101,7 +101,7 @@ def summary(d: dict[str, Any], raw: bool) -> list[tuple[str, str, str]]:
 def compare_headers(d: dict[str, Any]) -> tuple[list[str], list[str]]:
     """Model column headings and ratio column headings (each model / the first)."""
     names = [m["model"] for m in d["models"]]
-    return names, [f"{n} / {names[0]}" for n in names[1:]]
+    return names, [f"{n} / first" for n in names[1:]]
 
 
 def compare_cells(row: dict[str, Any], raw: bool) -> tuple[list[str], list[str]]:

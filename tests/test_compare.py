@@ -69,7 +69,7 @@ def test_cli_table_and_json(tmp_path):
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     head = next(ln for ln in lines if "metric" in ln)
-    assert head.split() == ["metric", "LeNet-1989", "VGG-16", "VGG-16", "/", "LeNet-1989"]
+    assert head.split() == ["metric", "LeNet-1989", "VGG-16", "VGG-16", "/", "first"]
     params = next(ln for ln in lines if ln.strip().startswith("parameters"))
     assert params.split() == ["parameters", "9,760", "138,357,544", "14,176x"]
     units = next(ln for ln in lines if "units (incl. input)" in ln)

@@ -250,7 +250,7 @@ def test_compare_html_and_csv(specs, tmp_path):
     assert [t for t, _a in p.tags].count("svg") == 1
     rows = {r["metric"]: r for r in csv.DictReader(io.StringIO(run("compare", specs["lenet1989"], specs["vgg16"], "--format", "csv").stdout))}
     assert rows["params"]["LeNet-1989"] == "9760" and rows["params"]["VGG-16"] == str(VGG16_PARAMS)
-    assert float(rows["params"]["VGG-16 / LeNet-1989"]) == VGG16_PARAMS / 9760
+    assert float(rows["params"]["VGG-16 / first"]) == VGG16_PARAMS / 9760
 
 
 def test_renderers_compute_nothing():
