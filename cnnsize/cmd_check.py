@@ -162,7 +162,9 @@ def _analyse(path: str, input_: str | None, batch: int, dtype: str, convention: 
     try:
         spec = load_spec(path, parse_sets(sets))
         if shape is not None and spec.input and len(shape) != len(spec.input):
-            raise SpecError([Diagnostic("input-rank", f"--input has {len(shape)} sizes but the spec's input has {len(spec.input)}", "give channels and the same number of spatial sizes", spec.input_loc)])
+            raise SpecError(
+                [Diagnostic("input-rank", f"--input has {len(shape)} sizes but the spec's input has {len(spec.input)}", "give channels and the same number of spatial sizes", spec.input_loc)]
+            )
         a = analyze(spec, input_shape=shape, batch=batch, dtype=dtype, convention=convention, optimizer=optimizer)
     except SpecError as exc:
         return Result(path, diagnostics=list(exc.diagnostics))

@@ -64,9 +64,6 @@ def to_dict(analyses: list[Any]) -> dict[str, Any]:
         "dtype": first.dtype,
         "convention": first.convention,
         "optimizer": first.optimizer,
-        "models": [
-            {"model": a.model, "spec": a.spec.file, "source": a.spec.source, "input": list(a.input_shape), "totals": dict(a.totals)}
-            for a in analyses
-        ],
+        "models": [{"model": a.model, "spec": a.spec.file, "source": a.spec.source, "input": list(a.input_shape), "totals": dict(a.totals)} for a in analyses],
         "rows": rows,
     }

@@ -82,7 +82,9 @@ def _layer_chart(layers: list[dict[str, Any]], totals: dict[str, Any], raw: bool
             out.append(f'<rect x="0" y="{top + i * row}" width="{width}" height="{row}" fill="#f6f7f9"/>')
     for i, layer in enumerate(layers):
         y = top + i * row + row * 0.72
-        out.append(f'<text x="{label_w - 8}" y="{y:.1f}" font-size="{font}" text-anchor="end" fill="#1d2329"><title>{escape(layer["name"])} ({escape(layer["type"])})</title>{escape(_short(layer["name"]))}</text>')
+        out.append(
+            f'<text x="{label_w - 8}" y="{y:.1f}" font-size="{font}" text-anchor="end" fill="#1d2329"><title>{escape(layer["name"])} ({escape(layer["type"])})</title>{escape(_short(layer["name"]))}</text>'
+        )
     for s, (key, label, kind, color) in enumerate(SERIES):
         x0 = label_w + s * (panel_w + gap)
         total = totals[key]
@@ -179,7 +181,9 @@ def _compare_chart(d: dict[str, Any], raw: bool) -> str:
             w = 0.0 if not peak else bar_max * v / peak
             out.append(f'<text x="{x0 + label_w - 6}" y="{y + bar_h * 0.75:.1f}" font-size="11" text-anchor="end" fill="#3b434b">{escape(_short(name, 18))}</text>')
             if w > 0:
-                out.append(f'<rect x="{x0 + label_w}" y="{y}" width="{max(w, 1.0):.1f}" height="{bar_h}" fill="{colors[j % len(colors)]}" rx="1"><title>{escape(name)}: {escape(u.exact(v, row["kind"]))}</title></rect>')
+                out.append(
+                    f'<rect x="{x0 + label_w}" y="{y}" width="{max(w, 1.0):.1f}" height="{bar_h}" fill="{colors[j % len(colors)]}" rx="1"><title>{escape(name)}: {escape(u.exact(v, row["kind"]))}</title></rect>'
+                )
             out.append(f'<text x="{x0 + label_w + w + 4:.1f}" y="{y + bar_h * 0.75:.1f}" font-size="11" fill="#3b434b">{escape(u.value(v, row["kind"], raw))}</text>')
     out.append("</svg>")
     return "\n".join(out)

@@ -26,7 +26,7 @@ LAYER_COLUMNS: tuple[tuple[str, str, str], ...] = (
 
 
 def shape(v: Any) -> str:
-    if v is None:
+    if v is None or (isinstance(v, (list, tuple)) and not v):
         return "-"
     if isinstance(v, (list, tuple)):
         return "x".join(_num(x) for x in v)
