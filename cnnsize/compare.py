@@ -21,7 +21,7 @@ METRICS: tuple[tuple[str, str, str], ...] = (
     ("peak_activation_bytes", "peak inference memory", "bytes"),
     ("training_bytes", "training memory", "bytes"),
     ("receptive_field", "receptive field", "rf"),
-    ("depth", "depth (conv/fc layers)", "count"),
+    ("depth", "depth (weight layers)", "count"),
 )
 
 
