@@ -225,7 +225,8 @@ def _github(results: list[Result]) -> list[str]:
         for d in r.diagnostics:
             loc = d.loc
             msg = d.format() if loc is None else d.format()[len(str(loc)) + 2 :]
-            lines.append(gh_annotation("error", msg, loc.file if loc else r.spec, loc.line if loc else None, loc.col if loc else None, "cnnsize spec"))
+            level = "warning" if d.severity == "warning" else "error"
+            lines.append(gh_annotation(level, msg, loc.file if loc else r.spec, loc.line if loc else None, loc.col if loc else None, "cnnsize spec"))
         for o in r.violations:
             lines.append(gh_annotation("error", f"{r.model}: {o.message()}", o.file, o.line, o.col, "cnnsize budget"))
         if r.status == "ok":

@@ -311,3 +311,23 @@ def test_html_renders_in_headless_chromium(specs, tmp_path):
     # the three bar series were painted
     for hexc in ("4e79a7", "e15759", "59a14f"):
         assert tuple(int(hexc[i : i + 2], 16) for i in (0, 2, 4)) in colors, hexc
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
+def test_latex_compiles(specs, tmp_path):
+    # every character LaTeX treats specially, in the model name (the caption)
+    hard = BRANCHY.replace("name: Tiny_Res & <Co>", "name: 'Tiny_Res & <Co> 50% #1 $x$ ~a^b {c} \\end'")
+    from cnnsize.spec import load_spec
+
+    (tmp_path / "hard.yaml").write_text(hard)
+    assert load_spec(str(tmp_path / "hard.yaml")).name == "Tiny_Res & <Co> 50% #1 $x$ ~a^b {c} \\end"
+    (tmp_path / "r1.tex").write_text(report(str(tmp_path / "hard.yaml"), "latex"))
+    (tmp_path / "r2.tex").write_text(report(specs["lenet1989"], "latex", "--raw"))
+    (tmp_path / "c1.tex").write_text(run("compare", specs["lenet1989"], specs["branchy"], "--format", "latex").stdout)
+    (tmp_path / "doc.tex").write_text(
+        "\\documentclass{article}\n\\usepackage[margin=1cm,landscape]{geometry}\n\\usepackage{booktabs}\n"
+        "\\begin{document}\n\\input{r1}\n\\input{r2}\n\\input{c1}\n\\end{document}\n"
+    )
+    out = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout[-2000:]
+    assert (tmp_path / "doc.pdf").stat().st_size > 1000
