@@ -325,8 +325,7 @@ def test_latex_compiles(specs, tmp_path):
     (tmp_path / "r2.tex").write_text(report(specs["lenet1989"], "latex", "--raw"))
     (tmp_path / "c1.tex").write_text(run("compare", specs["lenet1989"], specs["branchy"], "--format", "latex").stdout)
     (tmp_path / "doc.tex").write_text(
-        "\\documentclass{article}\n\\usepackage[margin=1cm,landscape]{geometry}\n\\usepackage{booktabs}\n"
-        "\\begin{document}\n\\input{r1}\n\\input{r2}\n\\input{c1}\n\\end{document}\n"
+        "\\documentclass{article}\n\\usepackage[margin=1cm,landscape]{geometry}\n\\usepackage{booktabs}\n\\begin{document}\n\\input{r1}\n\\input{r2}\n\\input{c1}\n\\end{document}\n"
     )
     out = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout[-2000:]
