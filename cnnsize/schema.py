@@ -98,6 +98,14 @@ def _named(name: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"$ref": f"#/$defs/{name}"}
 
 
+def _doc(schema: dict[str, Any], text: str) -> dict[str, Any]:
+    """Attach a description. Draft-07 tools (most editors) ignore keywords
+    beside a $ref, so a bare $ref is wrapped to keep its description visible."""
+    if "$ref" in schema:
+        return {"allOf": [schema], "description": text}
+    return {**schema, "description": text}
+
+
 def _int(minimum: int) -> dict[str, Any]:
     return _named(f"int_min{minimum}", _tpl({"type": "integer", "minimum": minimum, "maximum": MAX_DIM}))
 
@@ -166,7 +174,7 @@ def key_schema(kind: str, key: str) -> dict[str, Any]:
         # ~ (null) on an optional key means "the default" (spec.py)
         out = {"anyOf": [out, {"type": "null"}]} if out else {}
     suffix = "required" if spec.required else (f"default {spec.default!r}" if spec.default is not None else "optional")
-    out["description"] = f"{doc} ({suffix})" if doc else suffix
+    out = _doc(out, f"{doc} ({suffix})" if doc else suffix)
     if spec.default is not None and not isinstance(spec.default, (list, dict)):
         out["default"] = spec.default
     return out
@@ -187,7 +195,7 @@ def _common_props() -> dict[str, Any]:
     return {
         "name": name,
         "inputs": {"anyOf": [ref, {"type": "array", "minItems": 1, "items": ref}], "description": COMMON_DOCS["inputs"]},
-        "repeat": {**_int(0), "description": COMMON_DOCS["repeat"]},
+        "repeat": _doc(_int(0), COMMON_DOCS["repeat"]),
         "note": {"type": "string", "description": COMMON_DOCS["note"]},
         "when": {"anyOf": [{"type": "boolean"}, TEMPLATE_REF], "description": COMMON_DOCS["when"]},
     }
@@ -296,7 +304,7 @@ def _defaults_schema() -> dict[str, Any]:
     for key, frags in sorted(by_key.items()):
         kinds = sorted(k for k, r in RULES.items() if key in r.keys)
         s: dict[str, Any] = frags[0] if len(frags) == 1 else {"anyOf": frags}
-        props[key] = {**s, "description": f"{KEY_DOCS.get(key, key)}; applies to {', '.join(kinds)}"}
+        props[key] = _doc(s, f"{KEY_DOCS.get(key, key)}; applies to {', '.join(kinds)}")
     return {"type": "object", "description": TOP_DOCS["defaults"], "properties": props, "additionalProperties": False}
 
 
@@ -346,7 +354,7 @@ def build_schema() -> dict[str, Any]:
     }
     block_props = {
         "args": block_args,
-        "layers": {"$ref": "#/$defs/layers", "description": BLOCK_DOCS["layers"]},
+        "layers": _doc({"$ref": "#/$defs/layers"}, BLOCK_DOCS["layers"]),
         "output": {"type": "string", "description": BLOCK_DOCS["output"]},
         "description": {"type": "string", "description": BLOCK_DOCS["description"]},
         "note": {"type": "string", "description": BLOCK_DOCS["note"]},
@@ -383,7 +391,7 @@ def build_schema() -> dict[str, Any]:
     }
     for key, doc in TOP_DOCS.items():
         if key in top_props:
-            top_props[key]["description"] = doc
+            top_props[key] = _doc(top_props[key], doc)
     if set(top_props) != set(TOP_KEYS) or set(block_props) != set(BLOCK_KEYS):
         raise RuntimeError("schema.py is out of step with cnnsize.spec TOP_KEYS/BLOCK_KEYS")
     layer_defs = _layer_defs()
