@@ -251,7 +251,14 @@ def _layer_defs() -> dict[str, Any]:
     return {
         "layer": layer,
         "instance": instance,
-        "entry": {"oneOf": [{"$ref": "#/$defs/layer"}, {"$ref": "#/$defs/instance"}]},
+        # if/then/else rather than oneOf: validators and editors then report
+        # the one branch that applies ("'kernal' was unexpected"), not "no match"
+        "entry": {
+            "type": "object",
+            "if": {"required": ["block"]},
+            "then": {"$ref": "#/$defs/instance"},
+            "else": {"$ref": "#/$defs/layer"},
+        },
         "layers": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/entry"}},
     }
 
