@@ -58,7 +58,8 @@ def difference_text(r: dict[str, Any]) -> str:
     text = ("+" if d > 0 else "") + _num(d)
     pub = r.get("published_value")
     if isinstance(pub, (int, float)) and not isinstance(pub, bool) and pub:
-        text += f" ({d / pub:+.1%})"
+        pct = d / pub * 100
+        text += f" ({pct:+.1f}%)" if abs(pct) >= 0.1 else f" ({pct:+.2g}%)"
     return text
 
 
@@ -128,7 +129,7 @@ def render_md(data: dict[str, Any]) -> str:
         "come from `cnnsize/data/seed_tables.yaml` (explained in docs/tables_notes.md); every computed",
         "value comes from analysing the spec.",
         "",
-        f"{len(data['tables'])} tables, {nrows} figures: {c['exact']} exact, {c['rounded']} rounded, "
+        f"{len(data['tables'])} table{'s' if len(data['tables']) != 1 else ''}, {nrows} figures: {c['exact']} exact, {c['rounded']} rounded, "
         f"{c['does-not-add-up']} do not add up, {c['not-computed']} not computed.",
         "",
     ]
