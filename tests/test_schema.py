@@ -146,3 +146,26 @@ def test_committed_schema_file_is_current():
     with open(path, encoding="utf-8") as fh:
         committed = fh.read()
     assert committed == schema_mod.render(), "regenerate: python -m cnnsize schema -o docs/spec.schema.json"
+
+
+def test_draft07_readers_get_the_same_verdicts(schema):
+    # Editors' YAML language server validates with draft-07 semantics: the
+    # schema must mean the same there (no keyword beside a $ref, no 2019+ keywords).
+    from jsonschema import Draft7Validator
+
+    def walk(node):
+        if isinstance(node, dict):
+            assert not ("$ref" in node and len(node) > 1), node
+            assert not {"unevaluatedProperties", "unevaluatedItems", "$dynamicRef", "prefixItems", "dependentRequired"} & set(node)
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(schema)
+    v7 = Draft7Validator({**schema, "$schema": "http://json-schema.org/draft-07/schema#"})
+    for text in VALID.values():
+        assert list(v7.iter_errors(yaml.safe_load(HEAD + text))) == []
+    for text in INVALID.values():
+        assert list(v7.iter_errors(yaml.safe_load(HEAD + text))) != []
