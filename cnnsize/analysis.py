@@ -284,10 +284,20 @@ def _totals(reports: list[LayerReport], spec: Spec, used: dict[str, int], input_
     t["saved_activation_bytes"] = input_bytes + t["activation_bytes"]
     t["optimizer_state_bytes"] = t["param_bytes"] * OPTIMIZER_STATE[optimizer]
     t["training_bytes"] = t["saved_activation_bytes"] + 2 * t["param_bytes"] + t["optimizer_state_bytes"] + t["buffer_bytes"]
-    t["depth"] = sum(1 for r in reports if r.raw_macs)  # layers with weights that multiply: conv/fc depth
+    t["depth"] = weight_depth(reports)
+    t["weight_layers"] = sum(1 for r in reports if r.raw_macs)
     outs = [r for r in reports if r.name in spec.outputs]
     t["receptive_field"] = _rf_json(outs[0].rf)[0] if outs and outs[0].rf is not None else None
     return t
+
+
+def weight_depth(reports: list[LayerReport]) -> int:
+    """Weight layers (conv, fc, ...) on the longest input-to-output path: the
+    depth papers quote (VGG-16: 16, ResNet-50: 50, GoogLeNet: 22)."""
+    depth: dict[str, int] = {"input": 0}
+    for r in reports:
+        depth[r.name] = max(depth[s] for s in r.inputs) + (1 if r.raw_macs else 0)
+    return max(depth.values())
 
 
 def peak_bytes(reports: list[LayerReport], used: dict[str, int], outputs: set[str], input_bytes: int) -> int:
