@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from .analysis import OPTIMIZER_STATE
+from .conventions import CONVENTIONS
 from .units import DTYPE_BYTES, human
 
 COLUMNS = (
@@ -154,30 +155,30 @@ def _escape(s: str) -> str:
 
 @click.command()
 @click.argument("spec", type=click.Path(dir_okay=False, path_type=str))
-@click.option("--input", "input_", required=True, metavar="PATTERN", help="Input sizes, e.g. 3x{128..512..64}, 3x{224,256}x{224,256}, 3x{64..512..x2}.")
+@click.argument("more_inputs", nargs=-1, metavar="")
+@click.option("--input", "input_", multiple=True, metavar="PATTERN", help="Input sizes, e.g. 3x{128..512..64}, 3x{224,256}x{224,256}, 3x{64..512..x2} (repeatable).")
 @click.option("--batch", "batch", default="1", show_default=True, metavar="LIST", help="Batch sizes: 8, 1,2,4,8 or 1..64..x2.")
 @click.option("--dtype", type=click.Choice(sorted(DTYPE_BYTES)), default="float32", show_default=True)
-@click.option("--convention", default="cnnsize", show_default=True, help="What MACs and FLOPs count (docs/conventions.md).")
+@click.option("--convention", type=click.Choice(sorted(CONVENTIONS)), default="cnnsize", show_default=True, help="What MACs and FLOPs count (docs/conventions.md).")
 @click.option("--optimizer", type=click.Choice(sorted(OPTIMIZER_STATE)), default="adam", show_default=True, help="Optimizer state in training memory.")
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Override a spec var (repeatable).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "md"]), default="table", show_default=True)
 @click.option("--chart", "charts", multiple=True, type=click.Choice(CHART_METRICS), help="Add a bar chart of this metric (table and md; repeatable).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write to FILE instead of stdout.")
 @click.option("--raw", is_flag=True, help="Exact integers instead of 61.1M.")
-def sweep(spec: str, input_: str, batch: str, dtype: str, convention: str, optimizer: str, sets: tuple[str, ...], fmt: str, charts: tuple[str, ...], output: str | None, raw: bool) -> None:
+def sweep(spec: str, more_inputs: tuple[str, ...], input_: tuple[str, ...], batch: str, dtype: str, convention: str, optimizer: str, sets: tuple[str, ...], fmt: str, charts: tuple[str, ...], output: str | None, raw: bool) -> None:
     """Analyse SPEC at every input size (and batch) of a sweep.
 
     Braces expand per axis: {a..b} (inclusive), {a..b..step}, {a..b..x2}
     (doubling) and {a,b,c}. Giving fewer spatial sizes than the spec's input
-    repeats the last one, so 3x{128..512..64} sweeps square images."""
+    repeats the last one, so 3x{128..512..64} sweeps square images. Left
+    unquoted, the shell expands the braces itself (--input 3x128 3x192 ...);
+    the sizes it passes are swept the same way."""
     from .cli import EXIT_SPEC, fail_spec, parse_sets, usage_error
-    from .conventions import CONVENTIONS
     from .errors import SpecError
     from .spec import load_spec
     from .sweep import MAX_POINTS, SweepSyntaxError, expand_batches, expand_inputs, run
 
-    if convention not in CONVENTIONS:
-        usage_error(f"--convention {convention!r}: known conventions are {', '.join(sorted(CONVENTIONS))}")
     if charts and fmt not in ("table", "md"):
         usage_error("--chart works with --format table or md")
     overrides = parse_sets(sets)
@@ -186,7 +187,13 @@ def sweep(spec: str, input_: str, batch: str, dtype: str, convention: str, optim
     except SpecError as exc:
         fail_spec(exc, "json" if fmt == "json" else "text")
     try:
-        inputs = expand_inputs(input_, len(s.input))
+        # an unquoted 3x{128..512..64} reaches us shell-expanded: --input 3x128 3x192 ...
+        patterns = [*input_, *more_inputs]
+        if not patterns:
+            raise SweepSyntaxError("give the sizes to sweep: --input 3x{128..512..64}")
+        if more_inputs and not input_:
+            raise SweepSyntaxError(f"unexpected argument {more_inputs[0]!r}; sizes go after --input")
+        inputs = list(dict.fromkeys(shape for p in patterns for shape in expand_inputs(p, len(s.input))))
         batches = expand_batches(batch)
         if len(inputs) * len(batches) > MAX_POINTS:
             raise SweepSyntaxError(f"{len(inputs)} inputs x {len(batches)} batches is more than {MAX_POINTS:,} points")

@@ -179,3 +179,16 @@ def test_progress_bar_on_a_terminal(tmp_path):
 
     screen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode())
     assert "1x14x14" in screen and "1x30x30" in screen
+
+
+def test_shell_expanded_braces_are_swept_too(tmp_path):
+    # bash turns an unquoted --input 1x{14..16} into --input 1x14 1x15 1x16
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(NET)
+    out = _cli(str(spec), "--input", "1x14", "1x15", "1x16", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    assert [p["input"] for p in json.loads(out.stdout)["points"]] == [[1, n, n] for n in (14, 15, 16)]
+    out = _cli(str(spec), "1x14")
+    assert out.returncode == 2 and "sizes go after --input" in out.stderr
+    out = _cli(str(spec), "--input", "1x14", "--convention", "nope")
+    assert out.returncode == 2
