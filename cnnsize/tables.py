@@ -365,6 +365,7 @@ def build(name: str | None = None, data: list[dict[str, Any]] | None = None, ctx
                 "published_value": row.get("published_value"),
                 "unit": row.get("unit"),
                 "rounding": (row.get("rounding") or {}).get("text"),
+                "preset": row.get("preset", t.get("preset", "cnnsize")),
             }
             try:
                 value = _Eval(ctx, t, row).value()
