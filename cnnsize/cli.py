@@ -25,6 +25,10 @@ COMMANDS: dict[str, str] = {
     "report": "cnnsize.cmd_report:report",
     "compare": "cnnsize.cmd_compare:compare",
     "check": "cnnsize.cmd_check:check",
+    "schema": "cnnsize.cmd_schema:schema",
+    "graph": "cnnsize.cmd_graph:graph",
+    "sweep": "cnnsize.cmd_sweep:sweep",
+    "tables": "cnnsize.cmd_tables:tables",
 }
 
 
