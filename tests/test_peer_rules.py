@@ -175,3 +175,22 @@ def test_flop_counter_by_module(fx):
     for path, v in by_path(R.TORCH_FLOP_COUNTER, cs).items():
         if v:
             assert sum(got[f"{root}.{path}"].values()) == v, path
+
+
+def test_fvcore_activations(fx):
+    """fvcore ActivationCountAnalysis: output elements of conv / transposed conv / linear (matmul) ops only."""
+    f, cs = fx
+    assert f["peers"]["fvcore"]["headline"]["activations"] == sum(
+        c.numel_out() for c in cs if c.kind in ("conv", "convtranspose", "linear"))
+
+
+def test_ptflops_strings(fx):
+    """as_strings=True: the MAC count / 1e9, 1e6 or 1e3, round(x, 2), with ' GMac'/' MMac'/' KMac'."""
+    f, _ = fx
+    for peer in ("ptflops_pytorch", "ptflops_aten"):
+        h = f["peers"][peer]["headline"]
+        macs = h["macs"]
+        for div, unit in ((10**9, "GMac"), (10**6, "MMac"), (10**3, "KMac")):
+            if macs // div > 0:
+                assert h["as_strings"][0] == f"{round(macs / div, 2)} {unit}"
+                break
