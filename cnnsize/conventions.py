@@ -132,6 +132,8 @@ def layer_terms(res: Any, in_shapes: list[tuple[int, ...]]) -> dict[str, int]:
         "out_sd": units * sd,  # output elements x spatial dims (torchscan's pool formulas)
         "sd": sd,
         "channels": res.shape[0],
+        "positions": units // res.shape[0],  # per channel: spatial positions (1 for a vector)
+        "one": 1,  # per sample
         "params": res.weights + res.biases,
     }
     return terms
@@ -196,6 +198,7 @@ PRESETS: tuple[Convention, ...] = (
             "avgpool": {"out": 1},
             **_each(("adaptiveavgpool", "globalavgpool"), {"in": 1, "out": 1}),
             "upsample": {"upsample.nearest": 1, "upsample.linear": 5, "upsample.bilinear": 11},
+            "softmax": {"out": 3, "positions": -1},  # per row of n: n exp, n - 1 adds, n divides
         },
         hooks=True,
         reference="thop/profile.py register_hooks, thop/vision/basic_hooks.py, thop/vision/calc_func.py",
@@ -207,7 +210,9 @@ PRESETS: tuple[Convention, ...] = (
         "ptflops get_model_complexity_info, pytorch backend (ptflops 0.7.5): conv/fc MACs + bias adds (transposed conv from the input side); batchnorm and other norms 1 per element + 1 if affine; pools 1 per input element; ReLU-family 1 per output; and, because it also patches torch.nn.functional while hooking modules, nn.ReLU/ELU/GELU, pools and Upsample are counted twice (module hook + the F.* call inside their forward); nn.ReLU6 (F.hardtanh, unpatched) once; x + y and torch.cat unseen. flops = 2 x macs",
         macs={
             **_each(MAC_KINDS, _MAC_BIAS),
-            **_each(("batchnorm", "groupnorm", "layernorm"), {"out": 1, "affine_out": 1}),
+            # the norm hook doubles for module.affine, which LayerNorm lacks (elementwise_affine)
+            **_each(("batchnorm", "groupnorm"), {"out": 1, "affine_out": 1}),
+            "layernorm": {"out": 1},
             **_each(POOL_KINDS, {"in": 2}),
             "upsample": {"out": 2},
             "*": {"act.relu": 2, "act.elu": 2, "act.gelu": 2, "act.leakyrelu": 1, "act.relu6": 1, "act.silu": 1, "act.softmax": 1},
@@ -270,6 +275,7 @@ PRESETS: tuple[Convention, ...] = (
             **_each(("adaptivemaxpool", "globalmaxpool"), {"pool": 1}),
             **_each(("adaptiveavgpool", "globalavgpool"), {"pool": 1, "out": -1, "out_sd": 1}),
             "dropout": {"dropout": 1},
+            "layernorm": {"out": 6, "one": 2, "affine_out": 2},  # over the whole sample: one row
             "*": {"act.relu": 1, "act.relu6": 2, "act.sigmoid": 4, "act.tanh": 6, "act.elu": 6, "act.leakyrelu": 4},
         },
         hooks=True,

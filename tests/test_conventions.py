@@ -33,6 +33,7 @@ SPECS = {
     "resnet50": "specs/resnet50.yaml",
     "mobilenet_v2": "specs/mobilenet_v2.yaml",
     "tconv_net": "tests/cases/tconv_net.yaml",
+    "probe_net": "tests/cases/probe_net.yaml",  # the kinds the torchvision models lack
 }
 
 # preset -> (fixture key, [(totals field, headline field)])
