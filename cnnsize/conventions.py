@@ -285,11 +285,14 @@ PRESETS: tuple[Convention, ...] = (
     ),
     Convention(
         "convnet-burden",
-        "convnet-burden (Albanie, MatConvNet): one 'flop' per fused multiply-add: conv/fc MACs + bias adds; ReLU 2 per output (comparison + multiply); pools 2 per output x stride area; element-wise sum 1 per output; batchnorm 0 (merged at test time); concat, dropout, softmax 0. macs = flops",
+        "convnet-burden (Albanie, MatConvNet): one 'flop' per fused multiply-add: conv/fc MACs + bias adds; ReLU 2 per output (comparison + multiply); pools 2 per output x stride area; element-wise sum 1 per output; LRN out + (2 + 2C) x HxW; batchnorm 0 (merged at test time); concat, dropout, softmax 0. macs = flops. Its 'param memory' counts batchnorm moments too: (params + buffers) x 4 bytes, printed in MB of 1024^2",
         macs={
             **_each(MAC_KINDS, _MAC_BIAS),
             "*": {"act.relu": 2},
+            **_each(("maxpool", "avgpool"), {"out_x_stride": 2}),
+            **_each(("globalavgpool", "globalmaxpool"), {"out": 2}),  # a 7x7 stride-1 vl_nnpool
             "add": {"out": 1},
+            "lrn": {"out": 3, "positions": 2},  # out + (1 + 1 + 2C) x H x W
         },
         flops_per_mac=1,
         reference="albanie/convnet-burden core/burden.m computeFlops",

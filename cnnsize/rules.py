@@ -438,12 +438,13 @@ POOL_KEYS = {
 }
 
 
-def _written_window(p: dict[str, Any], units: int) -> dict[str, int]:
+def _written_window(p: dict[str, Any], units: int, nd: int) -> dict[str, int]:
     # outputs x the kernel size as written, a single int NOT raised to the
     # number of axes: what torchscan 0.2.0 multiplies by (it reads
     # nn.MaxPool2d(3).kernel_size == 3 as a 3-element window)
-    k = p["kernel"]
-    return {"window_written": units * (k if isinstance(k, int) else prod(k))}
+    k, s = p["kernel"], p["stride"] if p.get("stride") is not None else p["kernel"]
+    # and outputs x stride area: convnet-burden's pool count is 2 x that
+    return {"window_written": units * (k if isinstance(k, int) else prod(k)), "out_x_stride": units * (s**nd if isinstance(s, int) else prod(s))}
 
 
 def _pool(p: dict[str, Any], x: Tensor, kind: str, dilation: Any = 1) -> tuple[Any, int, int, int]:
@@ -457,14 +458,14 @@ def _pool(p: dict[str, Any], x: Tensor, kind: str, dilation: Any = 1) -> tuple[A
 @rule("maxpool", {**POOL_KEYS, "dilation": K(t_axes(1), 1)}, aliases=("max_pool", "maxpool1d", "maxpool2d", "maxpool3d"), summary="max pooling")
 def maxpool(p: dict[str, Any], ins: list[Tensor]) -> Result:
     w, units, win, c = _pool(p, ins[0], "maxpool", p["dilation"])
-    return Result((c, *w.out), ops=_ops(pool=units * (win - 1)), connections=units * win, rf=_rf(ins[0], lambda r: rf_window(r, w)), counts=_written_window(p, units))
+    return Result((c, *w.out), ops=_ops(pool=units * (win - 1)), connections=units * win, rf=_rf(ins[0], lambda r: rf_window(r, w)), counts=_written_window(p, units, len(w.out)))
 
 
 @rule("avgpool", {**POOL_KEYS, "count_include_pad": K(t_bool, True)}, aliases=("avg_pool", "avgpool1d", "avgpool2d", "avgpool3d"), summary="average pooling")
 def avgpool(p: dict[str, Any], ins: list[Tensor]) -> Result:
     w, units, win, c = _pool(p, ins[0], "avgpool")
     # (win - 1) adds and one divide per output
-    return Result((c, *w.out), ops=_ops(pool=units * win), connections=units * win, rf=_rf(ins[0], lambda r: rf_window(r, w)), counts=_written_window(p, units))
+    return Result((c, *w.out), ops=_ops(pool=units * win), connections=units * win, rf=_rf(ins[0], lambda r: rf_window(r, w)), counts=_written_window(p, units, len(w.out)))
 
 
 @rule("lppool", {**POOL_KEYS, "p": K(t_number(1), 2)}, aliases=("l2pool",), summary="power-average (L2) pooling")

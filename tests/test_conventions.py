@@ -361,3 +361,46 @@ def test_cnnsize_convention_unchanged_by_functional() -> None:
     b = analyze(loads_spec(text.replace("functional: true", "functional: false"), "m.yaml"))
     a = run("specs/mobilenet_v2.yaml")
     assert (a.totals["macs"], a.totals["flops"]) == (b.totals["macs"], b.totals["flops"])
+
+
+# convnet-burden README (albanie/convnet-burden, "Image Classification
+# Architectures" table): flops printed with '%.0f' after scaling by 1000s,
+# param memory as (params + BN moments) x 4 bytes in 1024^2 MB, '%.0f'
+BURDEN = {
+    "resnet50_paper": ("4 GFLOPS", "98 MB"),
+    "resnet101_paper": ("8 GFLOPS", "170 MB"),
+    "resnet152_paper": ("11 GFLOPS", "230 MB"),
+    "vgg16": ("16 GFLOPS", "528 MB"),
+    "vgg19": ("20 GFLOPS", "548 MB"),
+    "squeezenet1_1": ("360 MFLOPS", "5 MB"),
+}
+
+
+@pytest.mark.parametrize("name", list(BURDEN))
+def test_convnet_burden_readme(name: str) -> None:
+    flops, mem = BURDEN[name]
+    a = run(f"specs/{name}.yaml", "convnet-burden")
+    f = a.totals["flops"]
+    assert (f"{f / 1e9:.0f} GFLOPS" if f >= 1e9 else f"{f / 1e6:.0f} MFLOPS") == flops
+    assert f"{(a.totals['params'] + a.totals['buffers']) * 4 / 1024**2:.0f} MB" == mem
+
+
+def test_convnet_burden_alexnet_flagged() -> None:
+    # README: alexnet (imagenet-matconvnet-alex, two towers, 227) 727 MFLOPS,
+    # 233 MB. The memory matches; the flops match only without burden.m's
+    # LRN term (out + (2 + 2C) x HxW per LRN layer, 1,438,580 here): 727.4M
+    # without, 728.8M with. Which LRN the MatConvNet model has is not checked.
+    a = run("specs/alexnet.yaml", "convnet-burden")
+    lrn = 3 * 96 * 55 * 55 + 2 * 55 * 55 + 3 * 256 * 27 * 27 + 2 * 27 * 27
+    assert sum(r.flops for r in a.layers if r.kind == "lrn") == lrn == 1_438_580
+    assert f"{a.totals['flops'] / 1e6:.0f}" == "729" != "727"
+    assert f"{(a.totals['flops'] - lrn) / 1e6:.0f}" == "727"
+    assert f"{(a.totals['params'] + a.totals['buffers']) * 4 / 1024**2:.0f}" == "233"
+
+
+def test_convnet_burden_squeezenet1_0_flagged() -> None:
+    # README: 837 MFLOPS for squeezenet1-0 (imported from torchvision); the
+    # preset gives 836.4M on the torchvision spec. Not explained: the
+    # MatConvNet import's layer list is not available to check.
+    a = run("specs/squeezenet1_0.yaml", "convnet-burden")
+    assert f"{a.totals['flops'] / 1e6:.0f}" == "836" != "837"
