@@ -263,7 +263,7 @@ def analyze(
         raise SpecError(sorted(diags, key=lambda d: (d.loc.line, d.loc.col) if d.loc else (0, 0)))
     input_bytes = prod(shape) * batch * nbytes
     totals = _totals(reports, spec, used, input_bytes, batch, nbytes, optimizer, prod(shape))
-    totals["input_bytes"] = input_bytes + conv.input_extra_bytes
+    conv.adjust_totals(totals, reports, nbytes)
     return Analysis(spec, shape, batch, dtype, convention, optimizer, reports, totals, list(spec.outputs))
 
 

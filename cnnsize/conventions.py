@@ -57,6 +57,8 @@ class Convention:
     activation_layers: str = "all"  # "all" | "with_params"
     activation_factor: int = 1
     input_extra_bytes: int = 0
+    param_bytes_include_buffers: bool = False  # param memory = (params + buffers) x dtype size
+    tracked_buffers: bool = False  # count BatchNorm's num_batches_tracked (int64) as a buffer
     reference: str = ""
     version: str = ""  # the peer version its figures were checked against
     headline: tuple[str, ...] = ()  # the totals fields that carry the peer's own figures
@@ -103,6 +105,16 @@ class Convention:
         if self.activation_layers == "with_params" and params == 0:
             return 0
         return tensor_bytes * self.activation_factor
+
+    def adjust_totals(self, t: dict[str, Any], layers: list[Any], nbytes: int) -> None:
+        """The memory totals this tool reports differently (in place)."""
+        t["input_bytes"] += self.input_extra_bytes
+        if self.param_bytes_include_buffers:
+            t["param_bytes"] += t["buffer_bytes"]
+        if self.tracked_buffers:
+            tracked = sum(r.counts.get("bn_tracked", 0) for r in layers)
+            t["buffers"] += tracked
+            t["buffer_bytes"] += 8 * tracked
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -254,7 +266,7 @@ PRESETS: tuple[Convention, ...] = (
     ),
     Convention(
         "torchscan",
-        "torchscan crawl_module (torchscan 0.2.0): flops = its 'Module-formula forward FLOPs', macs = its 'Multiply-Accumulations'. Conv: out x (2 x taps - 1 + bias) FLOPs and out x taps MACs, counted over the output (a transposed conv from the output side, + 8 x dims FLOPs / 4 x dims MACs); fc likewise; batchnorm 2C + 2 per element, +2 if affine (MACs 1 + 1 affine per element); ReLU 1, ReLU6 2, Sigmoid 4, Tanh/ELU 6, LeakyReLU 4 per element (no MACs); max pool out x (window - 1); avg pools out x (window - 1 + dims); dropout with p > 0 1 per element FLOPs even at inference; functional calls unseen",
+        "torchscan crawl_module (torchscan 0.2.0): flops = its 'Module-formula forward FLOPs', macs = its 'Multiply-Accumulations'. Conv: out x (2 x taps - 1 + bias) FLOPs and out x taps MACs, counted over the output (a transposed conv from the output side, + 8 x dims FLOPs / 4 x dims MACs); fc likewise; batchnorm 2C + 2 per element, +2 if affine (MACs 1 + 1 affine per element); ReLU 1, ReLU6 2, Sigmoid 4, Tanh/ELU 6, LeakyReLU 4 per element (no MACs); max pool out x (window - 1); avg pools out x (window - 1 + dims); dropout with p > 0 1 per element FLOPs even at inference; functional calls unseen. Buffers include each BatchNorm's num_batches_tracked (one int64, 8 bytes)",
         macs={
             **_each(CONV_KINDS, _MAC),
             "deconv": {"mac_out": 1, "sd": 4},
@@ -279,9 +291,10 @@ PRESETS: tuple[Convention, ...] = (
             "*": {"act.relu": 1, "act.relu6": 2, "act.sigmoid": 4, "act.tanh": 6, "act.elu": 6, "act.leakyrelu": 4},
         },
         hooks=True,
+        tracked_buffers=True,
         reference="torchscan/modules/flops.py, torchscan/modules/macs.py",
         version="torchscan 0.2.0",
-        headline=("macs", "flops"),
+        headline=("macs", "flops", "buffers", "buffer_bytes", "param_bytes"),
     ),
     Convention(
         "convnet-burden",
@@ -295,8 +308,9 @@ PRESETS: tuple[Convention, ...] = (
             "lrn": {"out": 3, "positions": 2},  # out + (1 + 1 + 2C) x H x W
         },
         flops_per_mac=1,
+        param_bytes_include_buffers=True,
         reference="albanie/convnet-burden core/burden.m computeFlops",
-        headline=("flops",),
+        headline=("flops", "param_bytes"),
     ),
     Convention(
         "netscope",

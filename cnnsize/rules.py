@@ -653,7 +653,8 @@ def batchnorm(p: dict[str, Any], ins: list[Tensor]) -> Result:
     w, b = _norm_params(p, c)
     return Result(
         x.shape, weights=w, biases=b, buffers=2 * c, params_affine=w + b, ops=_ops(norm=2 * units, **act_ops(p, units)), connections=units, rf=x.rf,
-        counts={"affine_out": units if p["affine"] else 0, **act_counts(p, units)},
+        # torch keeps one more buffer per BatchNorm: num_batches_tracked (an int64)
+        counts={"affine_out": units if p["affine"] else 0, "bn_tracked": 1, **act_counts(p, units)},
     )
 
 
