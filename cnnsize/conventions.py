@@ -298,9 +298,10 @@ PRESETS: tuple[Convention, ...] = (
     ),
     Convention(
         "convnet-burden",
-        "convnet-burden (Albanie, MatConvNet): one 'flop' per fused multiply-add: conv/fc MACs + bias adds; ReLU 2 per output (comparison + multiply); pools 2 per output x stride area; element-wise sum 1 per output; LRN out + (2 + 2C) x HxW; batchnorm 0 (merged at test time); concat, dropout, softmax 0. macs = flops. Its 'param memory' counts batchnorm moments too: (params + buffers) x 4 bytes, printed in MB of 1024^2",
+        "convnet-burden (Albanie, MatConvNet): one 'flop' per fused multiply-add: conv/fc MACs + bias adds; ReLU 2 per output (comparison + multiply); pools 2 per output x stride area; element-wise sum 1 per output; LRN out + (2 + 2C) x HxW; transposed conv input elements x kernel x C_in (+ bias), C_in where C_out belongs (its indexing slip, right only when C_in = C_out); batchnorm 0 (merged at test time); concat, dropout, softmax 0. macs = flops. Its 'param memory' counts batchnorm moments too: (params + buffers) x 4 bytes, printed in MB of 1024^2",
         macs={
             **_each(MAC_KINDS, _MAC_BIAS),
+            "deconv": {"mac_in_cin": 1, "bias": 1},
             "*": {"act.relu": 2},
             **_each(("maxpool", "avgpool"), {"out_x_stride": 2}),
             **_each(("globalavgpool", "globalmaxpool"), {"out": 2}),  # a 7x7 stride-1 vl_nnpool
@@ -335,7 +336,7 @@ PRESETS: tuple[Convention, ...] = (
             "add": {"out": 1},
             "*": {"act.relu": 1},
         },
-        reference="dgschwend/netscope src/analyzer.coffee",
+        reference="dgschwend/netscope src/analyzer.coffee at commit 1f687cb4 (a later version counts groups and bias)",
         headline=("macs",),
     ),
 )

@@ -426,7 +426,8 @@ def deconv(p: dict[str, Any], ins: list[Tensor]) -> Result:
         # what a tool that counts a transposed conv like a conv over its
         # output gets: every output element times C_in/groups x kernel taps
         # (overlaps and taps landing in the padding included)
-        counts={"mac_out": units * cin_g * kvol, **act_counts(p, units)},
+        # convnet-burden's numel(X) x numel(F(:,:,1,:)) reads C_in where C_out/groups belongs
+        counts={"mac_out": units * cin_g * kvol, "mac_in_cin": prod(sp) * c * kvol * c, **act_counts(p, units)},
     )
 
 
