@@ -218,6 +218,22 @@ PRESETS: tuple[Convention, ...] = (
         headline=("macs",),
     ),
     Convention(
+        "ultralytics-thop",
+        "ultralytics-thop 2.2.3 (the maintained thop fork, same import name): as thop 0.1.1 but a transposed conv from the input side, GroupNorm counted (and its parameters), average pool = inputs summed in each window + 1 divide per output, nearest upsample 0; functional calls unseen. flops = 2 x macs",
+        macs={
+            **_each(MAC_KINDS, _MAC),
+            **_each(("batchnorm", "layernorm", "groupnorm"), {"out": 2, "affine_out": 2}),
+            "avgpool": {"pool": 1, "out": 1},
+            **_each(("adaptiveavgpool", "globalavgpool"), {"in": 1, "out": 1}),
+            "upsample": {"upsample.linear": 5, "upsample.bilinear": 11, "upsample.bicubic": 259, "upsample.trilinear": 31},
+            "softmax": {"out": 3, "positions": -1},
+        },
+        hooks=True,
+        reference="ultralytics/thop thop/profile.py, thop/vision/basic_hooks.py",
+        version="ultralytics-thop 2.2.3",
+        headline=("macs",),
+    ),
+    Convention(
         "ptflops",
         "ptflops get_model_complexity_info, pytorch backend (ptflops 0.7.5): conv/fc MACs + bias adds (transposed conv from the input side); batchnorm and other norms 1 per element + 1 if affine; pools 1 per input element; ReLU-family 1 per output; and, because it also patches torch.nn.functional while hooking modules, nn.ReLU/ELU/GELU, pools and Upsample are counted twice (module hook + the F.* call inside their forward); nn.ReLU6 (F.hardtanh, unpatched) once; x + y and torch.cat unseen. flops = 2 x macs",
         macs={

@@ -40,6 +40,7 @@ SPECS = {
 PEERS = {
     "fvcore": ("fvcore", [("flops", "total")]),
     "thop": ("thop", [("macs", "macs")]),
+    "ultralytics-thop": ("ultralytics_thop", [("macs", "macs")]),
     "ptflops": ("ptflops_pytorch", [("macs", "macs")]),
     "ptflops-aten": ("ptflops_aten", [("macs", "macs")]),
     "torchinfo": (
@@ -57,6 +58,7 @@ PEERS = {
 VERSIONS = {
     "fvcore": "0.1.5.post20221221",
     "thop": "0.1.1",
+    "ultralytics_thop": "2.2.3",
     "ptflops_pytorch": "0.7.5",
     "ptflops_aten": "0.7.5",
     "torchinfo": "1.8.0",
@@ -108,7 +110,7 @@ def test_cli_resnet50_prints_what_the_peer_prints(preset: str) -> None:
 
 
 def test_every_preset_is_selectable() -> None:
-    assert set(CONVENTIONS) == {"cnnsize", "torchvision", "torch", "fvcore", "thop", "ptflops", "ptflops-aten", "torchinfo", "torchscan", "convnet-burden", "netscope"}
+    assert set(CONVENTIONS) == {"cnnsize", "torchvision", "torch", "fvcore", "thop", "ultralytics-thop", "ptflops", "ptflops-aten", "torchinfo", "torchscan", "convnet-burden", "netscope"}
 
 
 # --- torchvision: params and "GFLOPS" (= conv + fc MACs) -------------------------
