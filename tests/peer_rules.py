@@ -207,8 +207,8 @@ def _thop1_adaptive_avg(c: Call) -> int:
 
 THOP1 = {
     "conv": conv_macs,
-    # count_convNd is shared with ConvTranspose: numel(out) * weight.shape[1..] = output side with Cout/g
-    # where Cin/g belongs... numerically numel(out) * (Cin // g) * k (in_c taken from the input tensor)
+    # count_convNd is shared with ConvTranspose: numel(out) * (in_c // g) * prod(kernel), in_c read from the
+    # input tensor, i.e. counted from the OUTPUT side (stride^2 too large); 2.x fixed it (count_convtNd)
     "convtranspose": lambda c: c.numel_out() * (c.cin() // c.g()) * c.k(),
     "linear": lambda c: c.attrs["in_features"] * c.numel_out(),
     "batchnorm": _thop1_norm,

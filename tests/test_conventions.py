@@ -267,12 +267,12 @@ def test_googlenet_paper_inception_rows(name: str) -> None:
 def test_googlenet_paper_stem_and_classifier_rows() -> None:
     a = run("specs/googlenet_paper.yaml", "torchvision")
     # "conv 3x3" row (depth 2: 1x1 reduce 64 + 3x3 192): 112K params, 360M ops.
-    w, _, m = _module(a, "conv2_reduce")
-    w2, _, m2 = _module(a, "conv2")
+    w, _, m = _module(a, "conv2")
+    w2, _, m2 = _module(a, "conv3")
     assert w + w2 == 64 * 64 + 9 * 64 * 192 == 112 * 1024  # 112K if K = 1024 and biases left out
     assert round((m + m2) / 1e6) == 360
     # linear: 1000K params (1024 x 1000 = 1000 x 1024), 1M ops
-    w, _, m = _module(a, "linear")
+    w, _, m = _module(a, "fc")
     assert w == 1024 * 1000 == 1000 * 1024
     assert round(m / 1e6) == 1
 
