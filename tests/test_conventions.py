@@ -411,3 +411,43 @@ def test_convnet_burden_squeezenet1_0_flagged() -> None:
     # MatConvNet import's layer list is not available to check.
     a = run("specs/squeezenet1_0.yaml", "convnet-burden")
     assert f"{a.totals['flops'] / 1e6:.0f}" == "836" != "837"
+
+
+# --- per layer: the same figure row by row ------------------------------------------
+# Spec layer names follow the torch module paths (conv1, layer1.0.conv2, fc, up, ...);
+# a row is compared where the names agree and nothing is fused into it (a fused
+# activation is a separate module in torch).
+
+
+def _per_layer(preset: str, peer: dict) -> dict[str, tuple[str, int]]:
+    if preset == "fvcore":
+        return {k: ("flops", v) for k, v in peer["by_module"].items()}
+    if preset in ("thop", "ultralytics-thop"):
+        return {k: ("macs", v[0]) for k, v in peer["per_layer"].items()}
+    if preset == "ptflops":
+        return {k: ("macs", v["macs"]) for k, v in peer["per_module"].items()}
+    if preset == "torchinfo":
+        return {r["path"]: ("macs", r["macs"]) for r in peer["per_layer"]}
+    if preset == "torchscan":
+        rows = [r for r in peer["per_layer"] if r.get("macs") is not None]
+        once = {r["path"] for r in rows if sum(1 for q in rows if q["path"] == r["path"]) == 1}
+        return {r["path"]: ("flops", r["module_flops"]) for r in rows if r["path"] in once}
+    return {}
+
+
+ROW_MODELS = ("resnet18", "resnet50", "tconv_net", "probe_net")  # specs named like the torch modules
+ROW_CASES = [(m, p) for m in ROW_MODELS for p in ("fvcore", "thop", "ultralytics-thop", "ptflops", "torchinfo", "torchscan")]
+
+
+@pytest.mark.parametrize(("model", "preset"), ROW_CASES, ids=[f"{m}-{p}" for m, p in ROW_CASES])
+def test_preset_rows_equal_peer_rows(model: str, preset: str) -> None:
+    rows = _per_layer(preset, fixture(model)["peers"][PEERS[preset][0]])
+    a = run(SPECS[model], preset)
+    compared = 0
+    for r in a.layers:
+        if r.name not in rows or r.kind not in ("conv", "dwconv", "deconv", "fc", "batchnorm") or any(k.startswith("act.") for k in r.counts):
+            continue
+        field, want = rows[r.name]
+        assert (r.name, getattr(r, field)) == (r.name, want)
+        compared += 1
+    assert compared >= 3
