@@ -200,20 +200,11 @@ def measure(forward, nd, n, index):
     return [(int(nz[:, a].min()), int(nz[:, a].max())) for a in range(nd)]
 
 
-def predicted(rf, index):
-    """Per axis (lo, hi) that cnnsize's size/jump/start give for one unit."""
-    out = []
-    for a, i in zip(rf, index):
-        centre = a.start + i * a.jump
-        out.append((centre - (a.size - 1) / 2, centre + (a.size - 1) / 2))
-    return out
-
-
 def interior_units(shape, rf, n, limit=3):
     """Output positions whose predicted field lies wholly inside [1, n - 2]."""
     nd = len(shape)
     per_axis_ok = []
-    for a, (axis_rf, o) in enumerate(zip(rf, shape)):
+    for axis_rf, o in zip(rf, shape):
         ok = [i for i in range(o) if 1 <= axis_rf.start + i * axis_rf.jump - (axis_rf.size - 1) / 2 and axis_rf.start + i * axis_rf.jump + (axis_rf.size - 1) / 2 <= n - 2]
         per_axis_ok.append(ok)
     assume(all(per_axis_ok))
@@ -235,7 +226,7 @@ def compose(ops):
 
 
 def check_units(nd, n, layers, forward):
-    a = analyse(nd, n, [lay for lay, _ in layers] if layers and isinstance(layers[0], tuple) else layers)
+    a = analyse(nd, n, [lay[0] if isinstance(lay, tuple) else lay for lay in layers])
     last = a.layers[-1]
     rf = last.rf
     assert rf is not None
