@@ -131,6 +131,12 @@ def test_merges():
     assert r["three"]["flops"] == 2 * 576 and r["three"]["connections"] == 3 * 576
     assert r["rows"]["output_shape"] == [16, 6 + 6, 6]
     assert rep["totals"]["params"] == (8 * 8 * 9 + 8) + (8 * 8 + 8) + 68 + 80
+    # liveness walk (bytes/4): input 288; a, b, sum -> peak 4 x 288 = 1152 while sum runs;
+    # ... excite 576 with cat 576 alive; three 576; rows 1152 with three and cat alive;
+    # excite is read twice by three but dies after it (one consumer)
+    assert rep["totals"]["peak_activation_bytes"] == (1152 + 576 + 576) * F32
+    assert rep["totals"]["depth"] == 3  # a, reduce, expand on the longest path
+    assert rep["totals"]["weight_layers"] == 4
 
 
 def test_shape_ops():
@@ -162,6 +168,8 @@ def test_blocks():
     assert r["stage.1.sum"]["inputs"] == ["stage.1.b2", "stage.0.sum"]
     assert r["head"]["params"] == 16 * 10  # default bias false applies to fc too
     assert rep["totals"]["params"] == 296 + 3 * (16 * 16 * 9) + 8 * 16 * 9 + 4 * 32 + 128 + 160
+    assert rep["totals"]["depth"] == 6  # stem, 2 x (c1, c2), head: proj is a shortcut
+    assert rep["totals"]["weight_layers"] == 7
 
 
 def test_blocks_torch_fp16():
