@@ -206,3 +206,31 @@ def test_inputs_3d():
     assert r["up"]["output_shape"] == [2, 8, 12, 12] and r["up"]["flops"] == 2304 * (2 * 8 - 1)
     assert r["ap"]["output_shape"] == [2, 2, 3, 3] and r["ap"]["connections"] == 2 * 8 * 12 * 12
     assert rep["totals"]["params"] == 112 + 114 + 98
+
+
+def test_lenet5_reference():
+    rep, r = load("lenet5")  # specs/lenet5.yaml, LeCun 1998
+    assert r["C1"]["connections"] == 6 * 28 * 28 * (5 * 5 + 1)
+    assert r["S2"]["connections"] == 6 * 14 * 14 * (2 * 2 + 1) and r["S2"]["params"] == 6 + 6
+    # Table I: 6 maps read 3 S2 maps, 9 read 4, 1 reads all 6
+    assert r["C3"]["weights"] == 5 * 5 * (6 * 3 + 9 * 4 + 1 * 6) and r["C3"]["biases"] == 16
+    assert r["C3"]["connections"] == 10 * 10 * (1500 + 16)  # each position: every weight, plus 16 biases
+    assert r["C5"]["output_shape"] == [120, 1, 1] and r["C5"]["params"] == 16 * 25 * 120 + 120
+    assert r["output"]["connections"] == 84 * 10 and r["output"]["params"] == 0
+    assert rep["totals"]["connections"] == 122_304 + 5_880 + 151_600 + 2_000 + 48_120 + 10_164 + 840
+
+
+def test_alexnet_reference_torchvision_convention():
+    rep, r = load("alexnet")  # specs/alexnet.yaml (two GPUs) under --convention torchvision
+    assert rep["convention"] == "torchvision"
+    assert r["conv1"]["macs"] == 96 * 55 * 55 * (3 * 11 * 11)
+    assert r["conv2"]["macs"] == 256 * 27 * 27 * (96 // 2 * 5 * 5)  # groups=2
+    assert r["conv3"]["macs"] == 384 * 13 * 13 * (256 * 3 * 3)
+    assert r["conv4"]["macs"] == 384 * 13 * 13 * (384 // 2 * 3 * 3)
+    assert r["conv5"]["macs"] == 256 * 13 * 13 * (384 // 2 * 3 * 3)
+    assert [r[n]["macs"] for n in ("fc6", "fc7", "fc8")] == [256 * 6 * 6 * 4096, 4096 * 4096, 4096 * 1000]
+    for lay in rep["layers"]:
+        # torchvision counts conv + fc multiply-accumulates only; FLOPs = 2 x MACs
+        assert lay["flops"] == 2 * lay["macs"]
+        assert lay["macs"] == 0 or lay["type"] in ("conv", "fc")
+    assert rep["totals"]["macs"] == 105_415_200 + 223_948_800 + 149_520_384 + 112_140_288 + 74_760_192 + 37_748_736 + 16_777_216 + 4_096_000
