@@ -130,6 +130,8 @@ def test_merges():
     assert ex["output_shape"] == [16, 6, 6] and ex["flops"] == 16 * 36 and ex["connections"] == 2 * 16 * 36
     assert r["three"]["flops"] == 2 * 576 and r["three"]["connections"] == 3 * 576
     assert r["rows"]["output_shape"] == [16, 6 + 6, 6]
+    # rows 6..11 come from cat's rows 0..5: no start + index x jump fits both halves
+    assert r["rows"]["receptive_field"] is None and r["three"]["receptive_field"] == [8, 8]
     assert rep["totals"]["params"] == (8 * 8 * 9 + 8) + (8 * 8 + 8) + 68 + 80
     # liveness walk (bytes/4): input 288; a, b, sum -> peak 4 x 288 = 1152 while sum runs;
     # ... excite 576 with cat 576 alive; three 576; rows 1152 with three and cat alive;
