@@ -98,6 +98,7 @@ def assert_same(layer, input_shape, fn, params):
     assert got.output_shape == shape, (layer, input_shape)
     assert got.params == n_params, (layer, input_shape)
     assert got.flops == flops, (layer, input_shape, got.macs)
+    assert 2 * got.macs == flops, (layer, input_shape)  # issue 2: "2 x MACs equal to FlopCounterMode"
 
 
 def tf_same_pads(n, keff, s):
