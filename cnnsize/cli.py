@@ -23,6 +23,10 @@ EXIT_INTERNAL = 70
 # name -> "module:attribute" of a click command; modules load lazily
 COMMANDS: dict[str, str] = {
     "report": "cnnsize.cmd_report:report",
+    "schema": "cnnsize.cmd_schema:schema",
+    "graph": "cnnsize.cmd_graph:graph",
+    "sweep": "cnnsize.cmd_sweep:sweep",
+    "tables": "cnnsize.cmd_tables:tables",
 }
 
 
