@@ -17,7 +17,7 @@ Where the definition needs care:
 
 - Extent, not support. Dilation and branches that see disjoint windows leave
   holes of zero gradient inside the field; the field is the hull.
-- Max pools are measured as average pools with the same window (the same
+- Max pools (and L2 pools and LeNet's subsampling) are measured as average pools with the same window (the same
   connectivity: a max's gradient goes to one argmax only, which would measure
   the winner, not the field). A dilated max pool is measured as a depthwise
   conv of ones with that dilation.
@@ -163,11 +163,32 @@ def pool_layer(draw, nd, zero_pad=False):
 
 
 @st.composite
+def other_layer(draw, nd, zero_pad=False):
+    """Kinds with the connectivity of a conv or an average: their fields must
+    follow the same recurrence (pad shifts the start)."""
+    kind = draw(st.sampled_from(["lppool", "subsample", "dwconv", "sepconv"] + ([] if zero_pad else ["pad"])))
+    if kind == "pad":
+        pairs = tuple((draw(st.integers(0, 3)), draw(st.integers(0, 3))) for _ in range(nd))
+        return {"type": "pad", "padding": [list(p) for p in pairs]}, (lambda x: F.pad(x, fpad(pairs)))
+    k = tuple(draw(st.integers(1, 4)) for _ in range(nd))
+    s = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+    if kind in ("lppool", "subsample"):
+        layer = {"type": kind, "kernel": per_axis(nd, k), "stride": per_axis(nd, s)}
+        return layer, op_avg(nd, k, s, (0,) * nd, False, True)
+    d = tuple(draw(st.integers(1, 2)) for _ in range(nd))
+    ps = (0,) * nd if zero_pad else tuple(draw(st.integers(0, 2)) for _ in range(nd))
+    layer = {"type": kind, "kernel": per_axis(nd, k), "stride": per_axis(nd, s), "dilation": per_axis(nd, d), "padding": per_axis(nd, ps)}
+    if kind == "sepconv":
+        layer["filters"] = 1  # the 1x1 pointwise step adds nothing to the field
+    return layer, op_dilated_pool(nd, k, s, d, ps)
+
+
+@st.composite
 def chain(draw, nd, zero_pad=False, max_len=4):
     n = draw(st.integers(1, max_len))
     layers = []
     for _ in range(n):
-        layers.append(draw(st.one_of(conv_layer(nd, zero_pad), pool_layer(nd, zero_pad))))
+        layers.append(draw(st.one_of(conv_layer(nd, zero_pad), pool_layer(nd, zero_pad), other_layer(nd, zero_pad))))
     return layers
 
 
