@@ -219,7 +219,7 @@ THOP1 = {
                                            "bicubic": 259}.get(c.attrs.get("mode"), 0),
     "softmax": lambda c: (c.numel_in() // c.inp[c.attrs["dim"]]) * (3 * c.inp[c.attrs["dim"]] - 1),
 }
-THOP1 = {k: (lambda f: (lambda c: f(c) if c.source == "module" else 0))(f) for k, f in THOP1.items()}
+THOP1 = {k: (lambda f: (lambda c: f(c) if c.source == "module" else 0))(f) for k, f in THOP1.items()}  # noqa: B023 - bound by the immediate call
 
 
 # ---------------------------------------------------------------- ultralytics-thop 2.2.3
@@ -243,7 +243,7 @@ THOP2 = {
                                            "bicubic": 259, "trilinear": 31}.get(c.attrs.get("mode"), 0),
     "softmax": lambda c: (c.numel_in() // c.inp[c.attrs["dim"]]) * (3 * c.inp[c.attrs["dim"]] - 1),
 }
-THOP2 = {k: (lambda f: (lambda c: f(c) if c.source == "module" else 0))(f) for k, f in THOP2.items()}
+THOP2 = {k: (lambda f: (lambda c: f(c) if c.source == "module" else 0))(f) for k, f in THOP2.items()}  # noqa: B023 - bound by the immediate call
 
 
 # ---------------------------------------------------------------- ptflops 0.7.5, backend="pytorch"
