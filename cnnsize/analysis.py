@@ -99,7 +99,9 @@ def consumers(spec: Spec) -> dict[str, int]:
     for ld in spec.layers:
         out[ld.name] = 0
     for ld in spec.layers:
-        for src in ld.inputs:
+        # a layer that reads a tensor twice (add: [x, y, x]) is one consumer,
+        # as peak_bytes releases it once per consuming layer
+        for src in set(ld.inputs):
             out[src] += 1
     return out
 

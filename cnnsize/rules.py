@@ -781,7 +781,11 @@ def concat(p: dict[str, Any], ins: list[Tensor]) -> Result:
     shape = list(ins[0].shape)
     shape[axis] = sum(t.shape[axis] for t in ins)
     units = prod(shape)
-    return Result(tuple(shape), connections=units, rf=rf_merge([t.rf for t in ins]))
+    # along channels a position's field is the union of the inputs' fields at
+    # that position; along a spatial axis the second input's positions restart
+    # at 0, so no single start + index x jump describes them
+    rf = rf_merge([t.rf for t in ins]) if axis == 0 else None
+    return Result(tuple(shape), connections=units, rf=rf)
 
 
 COMMON_KEYS = {"name", "type", "inputs", "repeat", "note", "when"}
