@@ -14,7 +14,7 @@ from typing import Any
 import networkx as nx
 
 from . import conventions as conv_mod
-from .errors import Diagnostic, RuleError, SpecError
+from .errors import Diagnostic, RuleError, SpecError, in_source_order
 from .geometry import RF, input_rf
 from .rules import RULES, Tensor
 from .spec import LayerDef, Spec
@@ -86,31 +86,60 @@ def build_graph(spec: Spec) -> nx.DiGraph:
     return g
 
 
-def _topological(g: nx.DiGraph, spec: Spec) -> list[LayerDef]:
+def _at(d: Diagnostic, ld: LayerDef) -> Diagnostic:
+    """Name the block instance when the layer comes from a block: its
+    location is in the block definition, shared by every instance."""
+    if ld.instance is not None:
+        d.block, d.instance, d.instance_loc = ld.block, ld.instance, ld.instance_loc
+    return d
+
+
+def _topological(g: nx.DiGraph, spec: Spec, diags: list[Diagnostic] | None = None) -> list[LayerDef]:
+    """Layers in data-flow order (ties in source order).
+
+    Each cycle is reported once (into ``diags``, or raised without it); the
+    layers on it are returned marked invalid so that the rest of the graph
+    is still analysed and only what depends on the cycle is skipped.
+    """
     by_name = {ld.name: ld for ld in spec.layers}
     if not nx.is_directed_acyclic_graph(g):
-        cycle = [u for u, _v in nx.find_cycle(g)]
-        first = min((by_name[n] for n in cycle), key=lambda ld: ld.index)
-        raise SpecError(
-            [
-                Diagnostic(
-                    "cycle",
-                    f"the layers form a cycle: {' -> '.join([*cycle, cycle[0]])}",
-                    "a layer's inputs must come earlier in the data flow; check 'inputs:'",
-                    first.key_locs.get("inputs", first.loc),
-                    first.name,
-                    first.kind,
+        found: list[Diagnostic] = []
+        for comp in nx.strongly_connected_components(g):
+            if len(comp) == 1 and not any(g.has_edge(n, n) for n in comp):
+                continue
+            members = sorted((by_name[n] for n in comp if n in by_name), key=lambda ld: ld.index)
+            first = members[0]
+            cycle = [u for u, _v in nx.find_cycle(g.subgraph(comp), first.name)]
+            found.append(
+                _at(
+                    Diagnostic(
+                        "cycle",
+                        f"the layers form a cycle: {' -> '.join([*cycle, cycle[0]])}",
+                        "a layer's inputs must come earlier in the data flow; check 'inputs:'",
+                        first.key_locs.get("inputs", first.loc),
+                        first.name,
+                        first.kind,
+                    ),
+                    first,
                 )
-            ]
-        )
-    order = nx.lexicographical_topological_sort(g, key=lambda n: g.nodes[n]["index"])
-    return [by_name[n] for n in order if n != "input"]
+            )
+            for ld in members:
+                ld.invalid = True
+            g = g.copy()
+            g.remove_edges_from([(u, v) for u, v in g.edges(comp) if v in comp])
+        if diags is None:
+            raise SpecError(found)
+        diags.extend(found)
+    order = nx.lexicographical_topological_sort(g, key=lambda n: g.nodes[n].get("index", -1))
+    return [by_name[n] for n in order if n in by_name]
 
 
 def _check_dangling(spec: Spec, g: nx.DiGraph) -> list[Diagnostic]:
     diags = []
     outputs = set(spec.outputs)
     for ld in spec.layers:
+        if ld.invalid:
+            continue  # its own error is reported; do not add another
         if g.out_degree(ld.name) == 0 and ld.name not in outputs:
             diags.append(
                 Diagnostic(
@@ -122,6 +151,7 @@ def _check_dangling(spec: Spec, g: nx.DiGraph) -> list[Diagnostic]:
                     ld.kind,
                 )
             )
+            _at(diags[-1], ld)
     return diags
 
 
@@ -134,7 +164,9 @@ def analyze(
     convention: str = "cnnsize",
     optimizer: str = "adam",
 ) -> Analysis:
-    """Analyse a parsed spec. Raises SpecError with every problem found."""
+    """Analyse a parsed spec. Raises SpecError with every problem found: the
+    spec's own (``spec.diagnostics``, from parsing with keep_going) and those
+    of every layer whose definition and inputs are valid, in source order."""
     conv = conv_mod.get(convention)
     if dtype not in DTYPE_BYTES:
         raise ValueError(f"unknown dtype {dtype!r}; known: {', '.join(DTYPE_BYTES)}")
@@ -144,16 +176,24 @@ def analyze(
         raise ValueError("batch must be at least 1")
     nbytes = DTYPE_BYTES[dtype]
     shape = tuple(input_shape) if input_shape else spec.input
+    diags = list(spec.diagnostics)
+    if not spec.complete or not shape:
+        raise SpecError(in_source_order(diags))
     g = build_graph(spec)
-    diags = _check_dangling(spec, g)
-    order = _topological(g, spec)
+    diags += _check_dangling(spec, g)
+    order = _topological(g, spec, diags)
 
     tensors: dict[str, Tensor | None] = {"input": Tensor(shape, input_rf(len(shape) - 1))}
     reports: list[LayerReport] = []
+    skipped: list[str] = []
     for ld in order:
+        if ld.invalid:
+            tensors[ld.name] = None  # its error is already reported
+            continue
         ins = [tensors.get(n) for n in ld.inputs]
         if any(t is None for t in ins):
             tensors[ld.name] = None  # an upstream layer failed; it was reported there
+            skipped.append(ld.name)
             continue
         rule = RULES[ld.kind]
         try:
@@ -162,17 +202,17 @@ def analyze(
             res = rule.apply(ld.params, ins)  # type: ignore[arg-type]
         except RuleError as exc:
             loc = ld.key_locs.get(exc.key, ld.loc) if exc.key else ld.loc
-            diags.append(Diagnostic(exc.code, exc.message, exc.hint, loc, ld.name, ld.kind))
+            diags.append(_at(Diagnostic(exc.code, exc.message, exc.hint, loc, ld.name, ld.kind), ld))
             tensors[ld.name] = None
             continue
         except (ArithmeticError, ValueError, TypeError, KeyError, IndexError, MemoryError) as exc:
             # a rule bug must still be reported with the layer's location
-            diags.append(Diagnostic("internal-error", f"cnnsize could not compute this layer ({type(exc).__name__}: {exc})", "please report this spec as a bug", ld.loc, ld.name, ld.kind))
+            diags.append(_at(Diagnostic("internal-error", f"cnnsize could not compute this layer ({type(exc).__name__}: {exc})", "please report this spec as a bug", ld.loc, ld.name, ld.kind), ld))
             tensors[ld.name] = None
             continue
         units = prod(res.shape)
         if any(d < 1 for d in res.shape):
-            diags.append(Diagnostic("output-empty", f"output shape {list(res.shape)} has an empty axis", "use a larger input or less downsampling", ld.loc, ld.name, ld.kind))
+            diags.append(_at(Diagnostic("output-empty", f"output shape {list(res.shape)} has an empty axis", "use a larger input or less downsampling", ld.loc, ld.name, ld.kind), ld))
             tensors[ld.name] = None
             continue
         tensors[ld.name] = Tensor(res.shape, res.rf)
@@ -201,7 +241,7 @@ def analyze(
             )
         )
     if diags:
-        raise SpecError(sorted(diags, key=lambda d: (d.loc.line, d.loc.col) if d.loc else (0, 0)))
+        raise SpecError(in_source_order(diags), skipped)
     input_bytes = prod(shape) * batch * nbytes
     totals = _totals(reports, spec, g, input_bytes, batch, nbytes, optimizer, prod(shape))
     return Analysis(spec, shape, batch, dtype, convention, optimizer, reports, totals, list(spec.outputs))

@@ -3,7 +3,8 @@ that turns them into an Analysis (or exits 3 with every diagnostic)."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -36,15 +37,17 @@ def analyse_path(path: str, input_: str | None, batch: int, dtype: str, conventi
     shape = parse_shape(input_)
     overrides = parse_sets(sets)
     try:
-        spec = load_spec(path, overrides)
+        # keep_going: the spec's own errors and the engine's come in one run
+        spec = load_spec(path, overrides, keep_going=True)
         if shape is not None and spec.input and len(shape) != len(spec.input):
             from .errors import Diagnostic
 
-            raise SpecError([Diagnostic("input-rank", f"--input has {len(shape)} sizes but the spec's input has {len(spec.input)}", "give channels and the same number of spatial sizes", spec.input_loc)])
+            raise SpecError([Diagnostic("input-rank", f"--input has {len(shape)} sizes but the spec's input has {len(spec.input)}", "give channels and the same number of spatial sizes", spec.input_loc), *spec.diagnostics])
         return analyze(spec, input_shape=shape, batch=batch, dtype=dtype, convention=convention, optimizer=optimizer)
     except SpecError as exc:
         fail_spec(exc, "json" if fmt == "json" else "text")
-    except RecursionError:
-        from .errors import Diagnostic
+    except (RecursionError, MemoryError) as exc:
+        from .errors import Diagnostic, Loc
 
-        fail_spec(SpecError([Diagnostic("limit-depth", "the spec is nested too deeply to analyse", "simplify it")]), fmt)
+        what = "nested too deeply" if isinstance(exc, RecursionError) else "too large"
+        fail_spec(SpecError([Diagnostic("limit-depth" if isinstance(exc, RecursionError) else "limit-memory", f"the spec is {what} to analyse", "simplify it (see docs/errors.md for the limits)", Loc(path, 0, 0))]), "json" if fmt == "json" else "text")

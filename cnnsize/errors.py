@@ -49,7 +49,7 @@ class Diagnostic:
         if self.instance_loc is not None and self.instance_loc.line:
             text += f" at line {self.instance_loc.line}"
         if self.more_instances:
-            text += f" (and {self.more_instances} more instance{'s' if self.more_instances > 1 else ''})"
+            text += f", and {self.more_instances} more instance{'s' if self.more_instances > 1 else ''}"
         return text
 
     def format(self) -> str:
