@@ -180,7 +180,8 @@ def analyze(
     if not spec.complete or not shape:
         raise SpecError(in_source_order(diags))
     g = build_graph(spec)
-    diags += _check_dangling(spec, g)
+    if spec.check_dangling:
+        diags += _check_dangling(spec, g)
     order = _topological(g, spec, diags)
 
     tensors: dict[str, Tensor | None] = {"input": Tensor(shape, input_rf(len(shape) - 1))}

@@ -81,6 +81,7 @@ class Spec:
     # False when the layer graph could not be built (no usable input shape,
     # or expansion stopped at a limit): nothing can be analysed then
     complete: bool = True
+    check_dangling: bool = True
 
 
 class _Names:
@@ -137,7 +138,7 @@ class _Builder:
         self.layers.append(ld)
         self.all_names[ld.name] = ld
 
-    def placeholder(self, entry: LMap, scope: Mapping[str, Any], names: _Names, local: str | None, prev: str, kind: str | None, block: str | None) -> str:
+    def placeholder(self, entry: LMap, scope: Mapping[str, Any], names: _Names, local: str | None, prev: str, kind: str | None, block: str | None, use_inputs: bool = True) -> str:
         """Stand in for an entry that could not be defined (its error is
         already reported), so that layers reading it are skipped instead of
         silently reading the layer before it and failing for the wrong reason."""
@@ -149,7 +150,7 @@ class _Builder:
             full = f"{full}<line {line}>"
         raw: list[str] = [prev]
         explicit = False
-        ins = entry.get("inputs")
+        ins = entry.get("inputs") if use_inputs else None
         if isinstance(ins, str) and not has_template(ins):
             ins = [ins]
         if isinstance(ins, list) and ins and all(isinstance(x, str) and not has_template(x) for x in ins):
@@ -206,6 +207,9 @@ class _Builder:
         complete = bool(shape) and not self.too_many and bool(self.layers)
         if complete:
             self.resolve_inputs()
+        # a misspelt input or output leaves a layer unconsumed: that is the
+        # same mistake, so no dangling-output errors are added on top
+        wiring_ok = not any(d.code in ("undefined-input", "undefined-output") for d in self.diags)
         spec = Spec(
             name=name,
             file=f,
@@ -221,6 +225,7 @@ class _Builder:
             loc=doc.loc,
             diagnostics=in_source_order(self.diags),
             complete=complete,
+            check_dangling=wiring_ok,
         )
         return spec
 
@@ -463,6 +468,9 @@ class _Builder:
         # An unknown key is reported, and the layer is still analysed from its
         # known keys (so one run also finds the shape errors after it).
         self.unknown_keys(entry, allowed, f"a {kind} layer", nm0, kind)
+        # a required key that an unknown key is a misspelling of ('filter:'
+        # for 'filters:') is not reported missing too: the hint says it
+        misspelt = {did_you_mean(k, allowed)[len("did you mean '") : -2] for k in entry if k not in allowed}
         local = self.read_name(entry, names, kind)
         if local is None:
             return self.placeholder(entry, scope, names, None, prev, kind, block)
@@ -492,7 +500,8 @@ class _Builder:
                     raw, loc = self.defaults[key], entry.loc
                 else:
                     if spec.required:
-                        self.err("missing-key", f"{kind} layer needs '{key}'", f"add '{key}:'", entry.loc, full, kind)
+                        if key not in misspelt:
+                            self.err("missing-key", f"{kind} layer needs '{key}'", f"add '{key}:'", entry.loc, full, kind)
                         bad = True
                     params[key] = spec.default
                     continue
@@ -544,8 +553,8 @@ class _Builder:
         bname = entry["block"]
         who = entry.get("name") if isinstance(entry.get("name"), str) else None
 
-        def stand_in(local: str | None) -> str:
-            return self.placeholder(entry, scope, names, local, prev, bname if isinstance(bname, str) else None, None)
+        def stand_in(local: str | None, use_inputs: bool = True) -> str:
+            return self.placeholder(entry, scope, names, local, prev, bname if isinstance(bname, str) else None, None, use_inputs)
 
         if not isinstance(bname, str) or (bname not in self.blocks and bname not in self.broken_blocks):
             self.err("unknown-block", f"unknown block {bname!r}", did_you_mean(str(bname), self.blocks) or f"blocks defined: {', '.join(self.blocks) or 'none'}", entry.where("block"), who)
@@ -586,15 +595,15 @@ class _Builder:
                     ins = self.value(entry["inputs"], sc)
                 except ExprError as exc:
                     self.err("template", exc.message, exc.hint, entry.where("inputs"), full_inst, bname)
-                    return stand_in(local)
+                    return stand_in(local, False)
                 if isinstance(ins, list) and len(ins) == 1 and isinstance(ins[0], str):
                     ins = ins[0]
                 if not isinstance(ins, str):
                     self.err("bad-type", "a block instance takes one input name", "e.g. inputs: [conv1]", entry.where("inputs"), full_inst, bname)
-                    return stand_in(local)
-                inp = self.resolve_now(ins, names, entry.where("inputs"), full_inst)
+                    return stand_in(local, False)
+                inp = self.resolve_now(ins, names, entry.where("inputs"), full_inst, bname)
                 if inp is None:
-                    return stand_in(local)
+                    return stand_in(local, False)
             else:
                 inp = last
             inner_scope = dict(self.vars)
@@ -630,7 +639,7 @@ class _Builder:
         names.local[local] = last
         return last
 
-    def resolve_now(self, ref: str, names: _Names, loc: Loc | None, who: str) -> str | None:
+    def resolve_now(self, ref: str, names: _Names, loc: Loc | None, who: str, kind: str) -> str | None:
         if ref == "input":
             return names.input_name
         n: _Names | None = names
@@ -640,7 +649,7 @@ class _Builder:
             n = n.parent
         if ref in self.all_names:
             return ref
-        self.err("undefined-input", f"input '{ref}' is not a layer defined before this one", did_you_mean(ref, list(names.local) + list(self.all_names)), loc, who)
+        self.err("undefined-input", f"input '{ref}' is not a layer defined before this one", did_you_mean(ref, list(names.local) + list(self.all_names)) or "a block instance reads a layer defined before it (or 'input')", loc, who, kind)
         return None
 
     def resolve_inputs(self) -> None:

@@ -27,6 +27,7 @@ MAX_BYTES = 4 * 1024 * 1024
 MAX_DEPTH = 64
 MAX_ALIAS_NODES = 100_000
 
+_STR = "tag:yaml.org,2002:str"
 # Tags the safe loader resolves by itself; any other explicit tag
 # (!!python/..., !!set, !custom) is refused rather than silently ignored.
 _PLAIN_TAGS = {
@@ -206,13 +207,23 @@ def load_with_diagnostics(text: str, filename: str = "<spec>") -> tuple[Any, lis
             code, hint = "yaml-multi-document", "a spec is one YAML document: remove the '---' separators after the first"
         elif "found undefined alias" in problem:
             code, hint = "yaml-undefined-alias", "define the anchor (&name) before using the alias (*name)"
+        ctx = exc.context_mark
+        if exc.context and ctx is not None and mark is not None and (ctx.line, ctx.column) != (mark.line, mark.column):
+            problem += f" ({exc.context} that starts at line {ctx.line + 1}, column {ctx.column + 1})"
         raise _fail(code, f"YAML syntax error: {problem}", hint, loc) from None
+    except yaml.reader.ReaderError as exc:
+        # a character YAML forbids (NUL, other control characters)
+        before = text[: exc.position]
+        loc = Loc(filename, before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1)
+        raise _fail("yaml-syntax", f"YAML syntax error: character {exc.character!r} is not allowed in YAML ({exc.reason})", "remove it; a spec is plain text", loc) from None
     except yaml.YAMLError as exc:
         raise _fail("yaml-syntax", f"YAML error: {exc}", "fix the YAML syntax", Loc(filename, 1, 1)) from None
     except RecursionError:  # pragma: no cover - _scan bounds the depth first
         raise _fail("limit-depth", "the YAML document is nested too deeply", limit_hint("MAX_DEPTH", MAX_DEPTH), Loc(filename, 1, 1)) from None
-    if root is None:
+    if root is None or (isinstance(root, ScalarNode) and root.tag == "tag:yaml.org,2002:null" and root.value in ("", "~", "null")):
         raise _fail("empty-spec", "the spec is empty", "start with 'cnnsize: 1', 'name:', 'input:' and 'layers:'", Loc(filename, 1, 1))
+    if isinstance(root, ScalarNode):
+        raise _fail("not-a-mapping", f"a spec must be a YAML mapping of keys, this file is a single value {root.value[:40]!r}", "start with 'cnnsize: 1', 'name:', 'input:' and 'layers:'", _mark_loc(filename, root.start_mark))
     conv = _Converter(filename)
     return conv.convert(root, 0), conv.diags
 
@@ -222,6 +233,7 @@ class _Converter:
         self.filename = filename
         self.scalars = SafeConstructor()
         self.diags: list[Diagnostic] = []
+        self.max_depth = limit("MAX_DEPTH", MAX_DEPTH)
 
     def loc(self, node: Node) -> Loc:
         return _mark_loc(self.filename, node.start_mark)
@@ -234,24 +246,31 @@ class _Converter:
 
     def convert(self, node: Node, depth: int) -> Any:
         # _scan bounded depth and alias expansion; this is a second fence
-        if depth > limit("MAX_DEPTH", MAX_DEPTH):  # pragma: no cover
+        if depth > self.max_depth:  # pragma: no cover
             raise _fail("limit-depth", "the YAML document is nested too deeply", limit_hint("MAX_DEPTH", MAX_DEPTH), self.loc(node))
+        tag = node.tag
         if isinstance(node, ScalarNode):
-            self.check_tag(node)
+            if tag == _STR:
+                return node.value  # the common case, without the constructor's machinery
+            if tag not in _PLAIN_TAGS:
+                self.check_tag(node)
             try:
-                return self.scalars.construct_object(node, deep=True)
+                return SafeConstructor.yaml_constructors[tag](self.scalars, node)
             except yaml.YAMLError as exc:
                 problem = getattr(exc, "problem", None) or str(exc).split("\n")[0]
                 raise _fail("yaml-value", f"cannot read value: {problem}", "quote it if it is text", self.loc(node)) from None
             except (ValueError, OverflowError) as exc:
                 # e.g. an integer literal of more than 4300 digits
                 raise _fail("yaml-value", f"cannot read value {node.value[:40]!r}{'...' if len(node.value) > 40 else ''}: {exc}", "write a smaller number", self.loc(node)) from None
-        self.check_tag(node)
+        if tag not in _PLAIN_TAGS:
+            self.check_tag(node)
+        fname = self.filename
         if isinstance(node, SequenceNode):
             out = LList(self.loc(node))
             for item in node.value:
                 out.append(self.convert(item, depth + 1))
-                out.item_locs.append(self.loc(item))
+                mark = item.start_mark
+                out.item_locs.append(Loc(fname, mark.line + 1, mark.column + 1))
             return out
         if isinstance(node, MappingNode):
             m = LMap(self.loc(node))
@@ -262,23 +281,17 @@ class _Converter:
                     self.diags.append(Diagnostic("bad-key", "mapping keys must be plain strings, not a list or mapping", "use a name as the key", self.loc(knode)))
                     continue
                 key = knode.value
-                if knode.tag != "tag:yaml.org,2002:str":
+                if knode.tag != _STR:
                     resolved = self.convert(knode, depth + 1)
                     if not isinstance(resolved, str):
                         self.diags.append(Diagnostic("bad-key", f"key {key!r} is read as {type(resolved).__name__}, not a name", f"quote it: '\"{key}\":'", self.loc(knode)))
                         continue
+                kloc = self.loc(knode)
                 if key in m:
                     # keep the first value and go on, so later faults are found too
-                    self.diags.append(
-                        Diagnostic(
-                            "duplicate-key",
-                            f"key '{key}' appears twice in this mapping (first at line {m.key_locs[key].line})",
-                            "remove one of them",
-                            self.loc(knode),
-                        )
-                    )
+                    self.diags.append(Diagnostic("duplicate-key", f"key '{key}' appears twice in this mapping (first at line {m.key_locs[key].line})", "remove one of them", kloc))
                     continue
-                m.key_locs[key] = self.loc(knode)
+                m.key_locs[key] = kloc
                 m.value_locs[key] = self.loc(vnode)
                 m[key] = self.convert(vnode, depth + 1)
             return m
