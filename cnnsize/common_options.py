@@ -46,8 +46,11 @@ def analyse_path(path: str, input_: str | None, batch: int, dtype: str, conventi
         return analyze(spec, input_shape=shape, batch=batch, dtype=dtype, convention=convention, optimizer=optimizer)
     except SpecError as exc:
         fail_spec(exc, "json" if fmt == "json" else "text")
-    except (RecursionError, MemoryError) as exc:
+    except RecursionError:
         from .errors import Diagnostic, Loc
 
-        what = "nested too deeply" if isinstance(exc, RecursionError) else "too large"
-        fail_spec(SpecError([Diagnostic("limit-depth" if isinstance(exc, RecursionError) else "limit-memory", f"the spec is {what} to analyse", "simplify it (see docs/errors.md for the limits)", Loc(path, 0, 0))]), "json" if fmt == "json" else "text")
+        fail_spec(SpecError([Diagnostic("limit-depth", "the spec is nested too deeply to analyse", "simplify it (docs/errors.md lists the limits)", Loc(path, 0, 0))]), "json" if fmt == "json" else "text")
+    except MemoryError:
+        from .errors import Diagnostic, Loc
+
+        fail_spec(SpecError([Diagnostic("limit-memory", "the machine ran out of memory analysing this spec", "make it smaller (docs/errors.md lists the limits)", Loc(path, 0, 0))]), "json" if fmt == "json" else "text")

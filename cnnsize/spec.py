@@ -505,6 +505,7 @@ class _Builder:
                         bad = True
                     params[key] = spec.default
                     continue
+                val = raw
                 try:
                     val = self.value(raw, sc)
                     # ~ (null) on an optional key means "the default"
@@ -514,6 +515,10 @@ class _Builder:
                     bad = True
                 except RuleError as exc:
                     self.err(exc.code, exc.message, exc.hint, loc, full, kind)
+                    bad = True
+                except (TypeError, ValueError, ArithmeticError):
+                    # a key check that did not expect this type of value
+                    self.err("bad-type", f"'{key}' cannot be {_short(val)}", "see docs/spec.md for the values this key takes", loc, full, kind)
                     bad = True
             raw_inputs: list[str] = [prev]
             explicit = "inputs" in entry and r == 0
@@ -682,6 +687,11 @@ class _Builder:
                 return n.local[ref]
             n = n.parent
         return ref if ref in self.all_names else None
+
+
+def _short(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def parse(doc: Any, filename: str = "<spec>", overrides: Mapping[str, Any] | None = None, keep_going: bool = False, diagnostics: list[Diagnostic] | None = None) -> Spec:
