@@ -68,11 +68,13 @@ def test_aliases_below_the_limit_are_fine():
     assert MAX_ALIAS_NODES == 100_000
 
 
-def test_alias_limit_raised_by_environment(monkeypatch):
-    with pytest.raises(SpecError):
-        load(billion_laughs(6))  # 1 + 9 + ... : 66,430-node anchors aliased 9 times
-    monkeypatch.setenv("CNNSIZE_MAX_ALIAS_NODES", str(10**7))
-    load(billion_laughs(6))
+def test_alias_limit_set_by_environment(monkeypatch):
+    # 5 levels: aliases add 9 * (10 + 91 + 820 + 7381) = 74,718 nodes
+    load(billion_laughs(5))
+    monkeypatch.setenv("CNNSIZE_MAX_ALIAS_NODES", "74717")
+    with pytest.raises(SpecError) as ei:
+        load(billion_laughs(5))
+    assert "74,717 extra nodes" in ei.value.diagnostics[0].message
 
 
 @pytest.mark.parametrize(
