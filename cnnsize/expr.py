@@ -13,6 +13,7 @@ import ast
 import math
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from .errors import limit, limit_hint
@@ -132,17 +133,22 @@ def _tname(v: Any) -> str:
     return {int: "int", float: "float", str: "string", list: "list"}.get(type(v), type(v).__name__)
 
 
-def evaluate(source: str, scope: Mapping[str, Any]) -> Any:
-    if len(source) > _max_chars():
-        raise ExprError(f"expression is longer than {_max_chars()} characters", limit_hint("MAX_EXPR_CHARS", MAX_EXPR_CHARS, "shorten it, or move parts into vars"))
+@lru_cache(maxsize=4096)
+def _parse(source: str) -> ast.expr:
+    # Blocks repeat the same few expressions many times: parse each once.
     try:
-        tree = ast.parse(source.strip(), mode="eval")
+        return ast.parse(source, mode="eval").body
     except SyntaxError as exc:
         raise ExprError(f"cannot parse expression '{source}': {exc.msg}", "check the brackets and operators") from None
     except (RecursionError, MemoryError, ValueError, OverflowError):
         raise ExprError(f"cannot parse expression '{source[:60]}'", "simplify it") from None
+
+
+def evaluate(source: str, scope: Mapping[str, Any]) -> Any:
+    if len(source) > _max_chars():
+        raise ExprError(f"expression is longer than {_max_chars()} characters", limit_hint("MAX_EXPR_CHARS", MAX_EXPR_CHARS, "shorten it, or move parts into vars"))
     try:
-        return _check_num(_eval(tree.body, scope))
+        return _check_num(_eval(_parse(source.strip()), scope))
     except RecursionError:
         raise ExprError("expression is nested too deeply", "simplify it") from None
 
