@@ -645,15 +645,9 @@ class _Builder:
         return last
 
     def resolve_now(self, ref: str, names: _Names, loc: Loc | None, who: str, kind: str) -> str | None:
-        if ref == "input":
-            return names.input_name
-        n: _Names | None = names
-        while n is not None:
-            if ref in n.local:
-                return n.local[ref]
-            n = n.parent
-        if ref in self.all_names:
-            return ref
+        full = self._lookup(ref, names)
+        if full is not None:
+            return full
         self.err("undefined-input", f"input '{ref}' is not a layer defined before this one", did_you_mean(ref, list(names.local) + list(self.all_names)) or "a block instance reads a layer defined before it (or 'input')", loc, who, kind)
         return None
 
