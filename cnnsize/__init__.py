@@ -13,7 +13,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .analysis import Analysis
 
 
-def analyze_file(path: str, **kwargs: Any) -> "Analysis":
+def analyze_file(path: str, **kwargs: Any) -> Analysis:
     """Load, validate and analyse a spec file (raises cnnsize.errors.SpecError)."""
     from .analysis import analyze
     from .spec import load_spec
@@ -22,7 +22,7 @@ def analyze_file(path: str, **kwargs: Any) -> "Analysis":
     return analyze(load_spec(path, overrides), **kwargs)
 
 
-def analyze_dict(doc: dict[str, Any], **kwargs: Any) -> "Analysis":
+def analyze_dict(doc: dict[str, Any], **kwargs: Any) -> Analysis:
     """Analyse a spec given as a Python dict (no YAML), e.g. from a search loop."""
     from .analysis import analyze
     from .spec import parse

@@ -11,8 +11,6 @@ from fractions import Fraction
 from math import prod
 from typing import Any
 
-import networkx as nx
-
 from . import conventions as conv_mod
 from .errors import Diagnostic, RuleError, SpecError
 from .geometry import RF, input_rf
@@ -74,44 +72,98 @@ class Analysis:
         raise KeyError(name)
 
 
-def build_graph(spec: Spec) -> nx.DiGraph:
-    """The layer graph: one node per layer plus 'input'; edges carry data."""
+def build_graph(spec: Spec) -> Any:
+    """The layer graph as a networkx DiGraph: one node per layer plus 'input'.
+
+    For users and the graph command. The analysis itself walks the same edges
+    with plain lists (below), since importing networkx costs more than
+    analysing a whole ResNet.
+    """
+    import networkx as nx
+
     g = nx.DiGraph()
-    g.add_node("input", index=-1)
+    g.add_node("input", index=-1, kind="input")
     for ld in spec.layers:
-        g.add_node(ld.name, index=ld.index)
+        g.add_node(ld.name, index=ld.index, kind=ld.kind)
     for ld in spec.layers:
         for src in ld.inputs:
             g.add_edge(src, ld.name)
     return g
 
 
-def _topological(g: nx.DiGraph, spec: Spec) -> list[LayerDef]:
-    by_name = {ld.name: ld for ld in spec.layers}
-    if not nx.is_directed_acyclic_graph(g):
-        cycle = [u for u, _v in nx.find_cycle(g)]
-        first = min((by_name[n] for n in cycle), key=lambda ld: ld.index)
-        raise SpecError(
-            [
-                Diagnostic(
-                    "cycle",
-                    f"the layers form a cycle: {' -> '.join([*cycle, cycle[0]])}",
-                    "a layer's inputs must come earlier in the data flow; check 'inputs:'",
-                    first.key_locs.get("inputs", first.loc),
-                    first.name,
-                    first.kind,
-                )
-            ]
-        )
-    order = nx.lexicographical_topological_sort(g, key=lambda n: g.nodes[n]["index"])
-    return [by_name[n] for n in order if n != "input"]
+def consumers(spec: Spec) -> dict[str, int]:
+    """How many edges leave each tensor (out-degree in the layer graph)."""
+    out = {"input": 0}
+    for ld in spec.layers:
+        out[ld.name] = 0
+    for ld in spec.layers:
+        for src in ld.inputs:
+            out[src] += 1
+    return out
 
 
-def _check_dangling(spec: Spec, g: nx.DiGraph) -> list[Diagnostic]:
+def topological(spec: Spec) -> list[LayerDef]:
+    """Layers in data-flow order, ties broken by source order; cycles are errors.
+
+    Specs are almost always written in order, so that is checked first in one
+    linear pass; otherwise Kahn's algorithm with a heap keyed on source order.
+    """
+    layers = spec.layers
+    pos = {ld.name: i for i, ld in enumerate(layers)}
+    pos["input"] = -1
+    if all(pos[src] < i for i, ld in enumerate(layers) for src in ld.inputs):
+        return list(layers)
+    import heapq
+
+    indeg = [len(ld.inputs) - ld.inputs.count("input") for ld in layers]
+    succ: list[list[int]] = [[] for _ in layers]
+    for i, ld in enumerate(layers):
+        for src in ld.inputs:
+            if src != "input":
+                succ[pos[src]].append(i)
+    heap = [i for i, d in enumerate(indeg) if d == 0]
+    heapq.heapify(heap)
+    order: list[LayerDef] = []
+    while heap:
+        i = heapq.heappop(heap)
+        order.append(layers[i])
+        for j in succ[i]:
+            indeg[j] -= 1
+            if indeg[j] == 0:
+                heapq.heappush(heap, j)
+    if len(order) == len(layers):
+        return order
+    # Follow inputs among the unordered layers until a layer repeats: a cycle.
+    stuck = {i for i, d in enumerate(indeg) if d > 0}
+    path: list[int] = []
+    seen: dict[int, int] = {}
+    i = min(stuck)
+    while i not in seen:
+        seen[i] = len(path)
+        path.append(i)
+        i = next(pos[s] for s in layers[i].inputs if s != "input" and pos[s] in stuck)
+    cycle = [layers[k] for k in path[seen[i]:]][::-1]
+    first = min(cycle, key=lambda ld: ld.index)
+    names = [ld.name for ld in cycle]
+    raise SpecError(
+        [
+            Diagnostic(
+                "cycle",
+                f"the layers form a cycle: {' -> '.join([*names, names[0]])}",
+                "a layer's inputs must come earlier in the data flow; check 'inputs:'",
+                first.key_locs.get("inputs", first.loc),
+                first.name,
+                first.kind,
+            )
+        ]
+    )
+
+
+def _check_dangling(spec: Spec, used: dict[str, int]) -> list[Diagnostic]:
     diags = []
     outputs = set(spec.outputs)
     for ld in spec.layers:
-        if g.out_degree(ld.name) == 0 and ld.name not in outputs:
+        if used[ld.name] == 0 and ld.name not in outputs:
             diags.append(
                 Diagnostic(
                     "dangling-output",
@@ -144,9 +196,9 @@ def analyze(
         raise ValueError("batch must be at least 1")
     nbytes = DTYPE_BYTES[dtype]
     shape = tuple(input_shape) if input_shape else spec.input
-    g = build_graph(spec)
-    diags = _check_dangling(spec, g)
-    order = _topological(g, spec)
+    used = consumers(spec)
+    diags = _check_dangling(spec, used)
+    order = topological(spec)
 
     tensors: dict[str, Tensor | None] = {"input": Tensor(shape, input_rf(len(shape) - 1))}
     reports: list[LayerReport] = []
@@ -203,14 +255,14 @@ def analyze(
     if diags:
         raise SpecError(sorted(diags, key=lambda d: (d.loc.line, d.loc.col) if d.loc else (0, 0)))
     input_bytes = prod(shape) * batch * nbytes
-    totals = _totals(reports, spec, g, input_bytes, batch, nbytes, optimizer, prod(shape))
+    totals = _totals(reports, spec, used, input_bytes, batch, nbytes, optimizer, prod(shape))
     return Analysis(spec, shape, batch, dtype, convention, optimizer, reports, totals, list(spec.outputs))
 
 
 SUMMED = ("units", "weights", "biases", "params", "buffers", "connections", "macs", "flops", "activation_bytes", "param_bytes")
 
 
-def _totals(reports: list[LayerReport], spec: Spec, g: nx.DiGraph, input_bytes: int, batch: int, nbytes: int, optimizer: str, input_units: int) -> dict[str, Any]:
+def _totals(reports: list[LayerReport], spec: Spec, used: dict[str, int], input_bytes: int, batch: int, nbytes: int, optimizer: str, input_units: int) -> dict[str, Any]:
     t: dict[str, Any] = {k: 0 for k in SUMMED}
     for r in reports:
         t["units"] += r.units
@@ -225,20 +277,30 @@ def _totals(reports: list[LayerReport], spec: Spec, g: nx.DiGraph, input_bytes: 
         t["param_bytes"] += r.param_bytes
     t["input_units"] = input_units
     t["input_bytes"] = input_bytes
-    t["peak_activation_bytes"] = peak_bytes(reports, g, set(spec.outputs), input_bytes)
+    t["peak_activation_bytes"] = peak_bytes(reports, used, set(spec.outputs), input_bytes)
     t["buffer_bytes"] = t["buffers"] * nbytes
     # saved for backward: the input and every layer output; then params,
     # grads (same size as params) and optimizer state per parameter.
     t["saved_activation_bytes"] = input_bytes + t["activation_bytes"]
     t["optimizer_state_bytes"] = t["param_bytes"] * OPTIMIZER_STATE[optimizer]
     t["training_bytes"] = t["saved_activation_bytes"] + 2 * t["param_bytes"] + t["optimizer_state_bytes"] + t["buffer_bytes"]
-    t["depth"] = sum(1 for r in reports if r.raw_macs)  # layers with weights that multiply: conv/fc depth
+    t["depth"] = weight_depth(reports)
+    t["weight_layers"] = sum(1 for r in reports if r.raw_macs)
     outs = [r for r in reports if r.name in spec.outputs]
     t["receptive_field"] = _rf_json(outs[0].rf)[0] if outs and outs[0].rf is not None else None
     return t
 
 
-def peak_bytes(reports: list[LayerReport], g: nx.DiGraph, outputs: set[str], input_bytes: int) -> int:
+def weight_depth(reports: list[LayerReport]) -> int:
+    """Weight layers (conv, fc, ...) on the longest input-to-output path: the
+    depth papers quote (VGG-16: 16, ResNet-50: 50, GoogLeNet: 22)."""
+    depth: dict[str, int] = {"input": 0}
+    for r in reports:
+        depth[r.name] = max(depth[s] for s in r.inputs) + (1 if r.raw_macs else 0)
+    return max(depth.values())
+
+
+def peak_bytes(reports: list[LayerReport], used: dict[str, int], outputs: set[str], input_bytes: int) -> int:
     """Largest sum of live tensors, walking the topological order.
 
     A tensor is born when its layer runs and dies after its last consumer;
@@ -247,7 +309,7 @@ def peak_bytes(reports: list[LayerReport], g: nx.DiGraph, outputs: set[str], inp
     """
     size = {r.name: r.activation_bytes for r in reports}
     size["input"] = input_bytes
-    remaining = {n: g.out_degree(n) for n in size}
+    remaining = dict(used)
     live = input_bytes
     peak = live
     for r in reports:
@@ -260,8 +322,8 @@ def peak_bytes(reports: list[LayerReport], g: nx.DiGraph, outputs: set[str], inp
     return peak
 
 
-def _num(x: Fraction) -> int | float:
-    return int(x) if x.denominator == 1 else float(x)
+def _num(x: int | Fraction) -> int | float:
+    return x if isinstance(x, int) else int(x) if x.denominator == 1 else float(x)
 
 
 def _rf_json(rf: RF | None) -> tuple[list[Any] | None, list[Any] | None, list[Any] | None]:

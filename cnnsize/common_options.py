@@ -3,7 +3,8 @@ that turns them into an Analysis (or exits 3 with every diagnostic)."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import click
 

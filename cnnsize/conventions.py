@@ -9,8 +9,9 @@ docs/conventions.md holds the full text and the side-by-side comparison.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 ALL_CATEGORIES = ("bias", "act", "norm", "pool", "merge", "scale", "other")
 MAC_KINDS_ALL = None

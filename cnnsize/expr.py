@@ -12,7 +12,9 @@ from __future__ import annotations
 import ast
 import math
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
 
 MAX_EXPR_CHARS = 1000
 MAX_INT_BITS = 256
@@ -80,17 +82,22 @@ def _check_num(v: Any) -> Any:
     return v
 
 
-def evaluate(source: str, scope: Mapping[str, Any]) -> Any:
-    if len(source) > MAX_EXPR_CHARS:
-        raise ExprError(f"expression is longer than {MAX_EXPR_CHARS} characters", "shorten it")
+@lru_cache(maxsize=4096)
+def _parse(source: str) -> ast.expr:
+    # Blocks repeat the same few expressions many times: parse each once.
     try:
-        tree = ast.parse(source.strip(), mode="eval")
+        return ast.parse(source, mode="eval").body
     except SyntaxError as exc:
         raise ExprError(f"cannot parse expression '{source}': {exc.msg}", "check the brackets and operators") from None
     except (RecursionError, MemoryError, ValueError):
         raise ExprError(f"cannot parse expression '{source}'", "simplify it") from None
+
+
+def evaluate(source: str, scope: Mapping[str, Any]) -> Any:
+    if len(source) > MAX_EXPR_CHARS:
+        raise ExprError(f"expression is longer than {MAX_EXPR_CHARS} characters", "shorten it")
     try:
-        return _eval(tree.body, scope)
+        return _eval(_parse(source.strip()), scope)
     except RecursionError:
         raise ExprError("expression is nested too deeply", "simplify it") from None
 

@@ -8,34 +8,49 @@ live here too, so shapes and fields can never disagree.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from math import prod
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Union
 
 from .errors import RuleError
 
 Pads = tuple[tuple[int, int], ...]
+Num = Union[int, Fraction]  # noqa: UP007 - a runtime alias must work on 3.10
 
 
-@dataclass(frozen=True, slots=True)
-class AxisRF:
+def _div(x: Num, d: int) -> Num:
+    """Exact division that stays an int when it can."""
+    if isinstance(x, int) and x % d == 0:
+        return x // d
+    return Fraction(x) / d
+
+
+class AxisRF(NamedTuple):
     """Receptive field along one axis, in input-pixel coordinates.
 
     size: extent of one unit's field; jump: distance between adjacent units'
-    centres; start: centre of the first unit's field (pixel 0 is at 0).
+    centres; start2: twice the centre of the first unit's field (pixel 0 is
+    at 0). Values are ints, and Fractions only after a transposed conv or an
+    upsample: keeping the half-pixel centre doubled avoids Fraction arithmetic
+    on the common path, which dominated analysis time.
     """
 
-    size: Fraction
-    jump: Fraction
-    start: Fraction
+    size: Num
+    jump: Num
+    start2: Num
+
+    @property
+    def start(self) -> Num:
+        return _div(self.start2, 2)
 
 
 RF = tuple[AxisRF, ...]
 
 
 def input_rf(nd: int) -> RF:
-    return tuple(AxisRF(Fraction(1), Fraction(1), Fraction(0)) for _ in range(nd))
+    return tuple(AxisRF(1, 1, 0) for _ in range(nd))
 
 
 def per_axis(value: Any, nd: int, key: str, minimum: int) -> tuple[int, ...]:
@@ -170,8 +185,8 @@ def transposed_taps(n: int, o: int, k: int, s: int, d: int, pb: int) -> int:
     for t in range(k):
         off = t * d - pb
         # positions i in [0, n) with 0 <= i*s + off < o
-        lo = max(0, -(-(-off) // s)) if off < 0 else 0
-        hi = min(n - 1, (o - 1 - off) // s) if o - 1 - off >= 0 else -1
+        lo = max(0, -(off // s))  # ceil(-off / s)
+        hi = min(n - 1, (o - 1 - off) // s)
         if hi >= lo:
             total += hi - lo + 1
     return total
@@ -182,11 +197,7 @@ def transposed_taps(n: int, o: int, k: int, s: int, d: int, pb: int) -> int:
 
 def rf_window(rf: RF, w: Window) -> RF:
     return tuple(
-        AxisRF(
-            a.size + (ke - 1) * a.jump,
-            a.jump * st,
-            a.start + (Fraction(ke - 1, 2) - pb) * a.jump,
-        )
+        AxisRF(a.size + (ke - 1) * a.jump, a.jump * st, a.start2 + (ke - 1 - 2 * pb) * a.jump)
         for a, ke, st, (pb, _pa) in zip(rf, w.keff, w.stride, w.pads)
     )
 
@@ -200,11 +211,7 @@ def rf_transposed(rf: RF, w: Window) -> RF:
             if taps:
                 span = max(span, (taps[-1] - taps[0]) * d // st)
         out.append(
-            AxisRF(
-                a.size + span * a.jump,
-                a.jump / st,
-                a.start + a.jump * (pb - Fraction(d * (k - 1), 2)) / st,
-            )
+            AxisRF(a.size + span * a.jump, _div(a.jump, st), a.start2 + _div(a.jump * (2 * pb - d * (k - 1)), st))
         )
     return tuple(out)
 
@@ -212,7 +219,7 @@ def rf_transposed(rf: RF, w: Window) -> RF:
 def rf_global(rf: RF, spatial: Sequence[int]) -> RF:
     """A unit that sees the whole input along every axis (fc, global pool)."""
     return tuple(
-        AxisRF(a.size + (n - 1) * a.jump, a.jump * n, a.start + Fraction(n - 1, 2) * a.jump) for a, n in zip(rf, spatial)
+        AxisRF(a.size + (n - 1) * a.jump, a.jump * n, a.start2 + (n - 1) * a.jump) for a, n in zip(rf, spatial)
     )
 
 
@@ -223,7 +230,8 @@ def rf_merge(rfs: Sequence[RF | None]) -> RF | None:
         return None
     out = []
     for axes in zip(*known):
-        lo = min(a.start - (a.size - 1) / 2 for a in axes)
-        hi = max(a.start + (a.size - 1) / 2 for a in axes)
-        out.append(AxisRF(hi - lo + 1, max(a.jump for a in axes), (lo + hi) / 2))
+        # doubled coordinates keep the half-pixel edges integral
+        lo2 = min(a.start2 - (a.size - 1) for a in axes)
+        hi2 = max(a.start2 + (a.size - 1) for a in axes)
+        out.append(AxisRF(_div(hi2 - lo2, 2) + 1, max(a.jump for a in axes), _div(lo2 + hi2, 2)))
     return tuple(out)

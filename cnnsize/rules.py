@@ -10,15 +10,16 @@ reweight them without touching any rule.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from fractions import Fraction
 from math import prod
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from .errors import RuleError
 from .geometry import (
     RF,
     AxisRF,
+    _div,
     per_axis,
     rf_global,
     rf_merge,
@@ -568,7 +569,7 @@ def pad(p: dict[str, Any], ins: list[Tensor]) -> Result:
         raise RuleError("bad-padding", "'same' has no meaning for a pad layer", "give integers", "padding")
     pads = resolve_padding(p["padding"], sp, [1] * len(sp), [1] * len(sp))
     out = tuple(n + a + b for n, (a, b) in zip(sp, pads))
-    rf = _rf(x, lambda r: tuple(AxisRF(a.size, a.jump, a.start - pb * a.jump) for a, (pb, _) in zip(r, pads)))
+    rf = _rf(x, lambda r: tuple(AxisRF(a.size, a.jump, a.start2 - 2 * pb * a.jump) for a, (pb, _) in zip(r, pads)))
     return Result((c, *out), rf=rf)
 
 
@@ -595,7 +596,7 @@ def upsample(p: dict[str, Any], ins: list[Tensor]) -> Result:
     reach = {"nearest": 0, "bicubic": 3}.get(mode, 1)
 
     def tr(r: RF) -> RF:
-        return tuple(AxisRF(a.size + reach * a.jump, a.jump * Fraction(n, o), a.start) for a, n, o in zip(r, sp, out))
+        return tuple(AxisRF(a.size + reach * a.jump, _div(a.jump * n, o), a.start2) for a, n, o in zip(r, sp, out))
 
     return Result((c, *out), ops=_ops(other=flops), connections=units * taps, rf=_rf(x, tr))
 

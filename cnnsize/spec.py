@@ -8,8 +8,9 @@ of them in one run, in source order.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import Diagnostic, Loc, RuleError, SpecError, did_you_mean
 from .expr import ExprError, has_template, render
@@ -49,7 +50,7 @@ class LayerDef:
     loc: Loc | None
     key_locs: dict[str, Loc]
     index: int
-    scope: "_Names"
+    scope: _Names
     explicit_inputs: bool
     block: str | None = None
     inputs: list[str] = field(default_factory=list)
@@ -76,7 +77,7 @@ class _Names:
 
     __slots__ = ("prefix", "local", "input_name", "parent")
 
-    def __init__(self, prefix: str, input_name: str, parent: "_Names | None") -> None:
+    def __init__(self, prefix: str, input_name: str, parent: _Names | None) -> None:
         self.prefix = prefix
         self.local: dict[str, str] = {}
         self.input_name = input_name
