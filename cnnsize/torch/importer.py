@@ -502,6 +502,22 @@ class _Importer:
             return src.owner is not None and src.owner == dst.owner
         return True
 
+    def feeds_fc(self, key: str, users: dict[str, list[str]]) -> bool:
+        """True when ``key``'s value reaches exactly one fc through shape-agnostic
+        layers only (dropout, identity, element-wise activations)."""
+        cur = key
+        for _ in range(len(self.protos)):
+            u = users.get(cur, [])
+            if len(u) != 1 or u[0] not in self.protos:
+                return False
+            nxt = self.protos[u[0]]
+            if nxt.kind == "fc":
+                return True
+            if nxt.kind not in SHAPE_AGNOSTIC:
+                return False
+            cur = u[0]
+        return False
+
     def fold(self, key: str, into: str) -> None:
         """Remove proto ``key`` (whose only input is ``into``): its users read ``into``."""
         del self.protos[key]
@@ -562,8 +578,8 @@ class _Importer:
                     self.fold(key, p.inputs[0])
                     changed = True
                     break
-                # a flatten whose only consumer is an fc: fc flattens by itself
-                if p.kind == "flatten" and len(u) == 1 and u[0] in self.protos and self.protos[u[0]].kind == "fc" and self.foldable(p, self.protos[u[0]]):
+                # a flatten that only feeds an fc (maybe through dropout): fc flattens by itself
+                if p.kind == "flatten" and self.feeds_fc(key, users) and (not self.materialized or self.foldable(p, self.protos[users[key][0]])):
                     self.fold(key, p.inputs[0])
                     changed = True
                     break
@@ -647,6 +663,7 @@ def _non_default(kind: str, params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+SHAPE_AGNOSTIC = {"dropout", "identity", "relu", "relu6", "leakyrelu", "elu", "sigmoid", "tanh", "gelu", "silu", "hardswish", "hardsigmoid", "softplus"}
 ACT_TO_KEY = {"relu", "relu6", "leakyrelu", "elu", "sigmoid", "tanh", "gelu", "silu", "hardswish", "hardsigmoid", "softplus", "softmax", "logsoftmax"}
 
 
