@@ -200,13 +200,20 @@ def calibrate(device: str, dtype: str) -> dict[str, Any]:
     """Measure achievable FLOP/s (a square matmul) and bandwidth (a large copy)."""
     tdtype = DTYPES[dtype]
     dev = torch.device(device)
-    n = 4096 if device.startswith("cuda") else 1024
-    a = torch.randn(n, n, device=dev).to(tdtype)
-    b = torch.randn(n, n, device=dev).to(tdtype)
-    best = float("inf")
+    # grow the matmul until one takes ~50 ms (or the size cap): a large enough
+    # problem for the peak, without minutes on dtypes the CPU only emulates
     with torch.inference_mode():
-        torch.mm(a, b)
-        _sync(device)
+        for n in (1024, 2048, 4096) if device.startswith("cuda") else (256, 512, 1024):
+            a = torch.randn(n, n, device=dev).to(tdtype)
+            b = torch.randn(n, n, device=dev).to(tdtype)
+            torch.mm(a, b)
+            _sync(device)
+            t0 = time.perf_counter()
+            torch.mm(a, b)
+            _sync(device)
+            if time.perf_counter() - t0 > 0.05:
+                break
+        best = float("inf")
         for _ in range(5):
             t0 = time.perf_counter()
             torch.mm(a, b)
