@@ -131,13 +131,14 @@ def test_cli_refuses_over_memory_limit_exit_1():
 
 
 def test_cli_forced_json_run(tmp_path):
-    out = _cli("profile", LENET5, "--device", "cpu", "--repeat", "2", "--warmup", "1", "--format", "json", "--memory-limit", "1MiB", "--force", env_extra={"CNNSIZE_CACHE_DIR": str(tmp_path)})
+    # a named device profile: no calibration (test_calibration_is_cached covers it)
+    out = _cli("profile", LENET5, "--device", "cpu", "--repeat", "1", "--warmup", "0", "--format", "json", "--memory-limit", "1MiB", "--force", "--device-profile", "h100-sxm", env_extra={"CNNSIZE_CACHE_DIR": str(tmp_path)})
     assert out.returncode == 0, out.stderr
     assert "running anyway (--force)" in out.stderr
     d = json.loads(out.stdout)
     assert d["schema"] == "cnnsize.profile/1" and d["totals"]["mismatched_layers"] == 0
     assert d["memory_check"]["forced"] is True
-    assert d["device_profile"]["source"].startswith("calibrated")
+    assert d["device_profile"]["key"] == "h100-sxm" and not (tmp_path / "calibration.json").exists()
 
 
 def test_cli_bad_device_is_usage_error():
