@@ -156,3 +156,27 @@ def test_cli_import_writes_spec(tmp_path):
     assert a.totals["params"] == sum(p.numel() for p in refmodels.tconv_net().parameters())
     r = CliRunner().invoke(import_, ["torch", "tests.refmodels:nope"])
     assert r.exit_code == 3 and "has no attribute" in r.output
+
+
+def test_repeated_modules_become_blocks_that_expand_to_the_flat_import():
+    with torch.device("meta"):
+        m = refmodels.resnet50()
+    blocked = import_module(m, (3, 224, 224))
+    flat = import_module(m, (3, 224, 224), blocks=False)
+    assert "blocks:" in blocked.yaml and "blocks:" not in flat.yaml
+    # ResNet-50's 16 bottlenecks: 12 without projection (one block), the first of
+    # stages 2-4 with a stride-2 projection (a second block); layer1.0's stride-1
+    # projection occurs once, so it stays flat
+    assert blocked.yaml.count("block: Bottleneck}") + blocked.yaml.count("block: Bottleneck,") == 12
+    assert blocked.yaml.count("block: Bottleneck_2") == 3
+    assert "name: layer1.0.conv1" in blocked.yaml
+    a, b = analyze(loads_spec(flat.yaml)), analyze(loads_spec(blocked.yaml))
+    assert_same_per_layer(a, b)
+    assert len(blocked.yaml.splitlines()) < len(flat.yaml.splitlines()) / 2
+
+
+def test_model_that_does_not_run_on_the_input_fails_clearly():
+    with torch.device("meta"):
+        m = refmodels.alexnet()
+    with pytest.raises(ImportFailure, match=r"does not run on input \[1, 32, 32\]: RuntimeError: Given groups=1"):
+        import_module(m, (1, 32, 32))
