@@ -164,3 +164,18 @@ def test_tensors_are_dropped_after_their_last_consumer():
     # every tensor but the output is freed right after its last consumer runs
     freed = [d for ds in m.frees for d in ds]
     assert sorted(freed) == sorted(["input"] + [r.name for r in a.layers if r.name not in a.outputs])
+
+
+def test_without_torch_the_message_says_how_to_install_it():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nsys.modules['torch'] = None  # as if torch were not installed\n"
+        "try:\n    import cnnsize.torch\nexcept ImportError as exc:\n    print(exc)\n"
+        "sys.argv = ['cnnsize', 'profile', 'specs/lenet5.yaml']\n"
+        "from cnnsize.cli import main\nmain()\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert "pip install 'cnnsize[torch]'" in out.stdout
+    assert out.returncode == 2 and "pip install 'cnnsize[torch]'" in out.stderr and "Traceback" not in out.stderr
