@@ -180,3 +180,21 @@ def test_model_that_does_not_run_on_the_input_fails_clearly():
         m = refmodels.alexnet()
     with pytest.raises(ImportFailure, match=r"does not run on input \[1, 32, 32\]: RuntimeError: Given groups=1"):
         import_module(m, (1, 32, 32))
+
+
+def test_blocks_found_inside_a_wrapper_module():
+    class Wrapped(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.backbone = refmodels.resnet18()
+
+        def forward(self, x):
+            return self.backbone(x)
+
+    with torch.device("meta"):
+        m = Wrapped()
+    res = import_module(m, (3, 224, 224))
+    # ResNet-18: 8 basic blocks; the wrapper and the ResNet class occur once and are no blocks
+    assert res.yaml.count("block: BasicBlock") == 8
+    assert "name: backbone.layer4.1, block: BasicBlock" in res.yaml
+    assert analyze(loads_spec(res.yaml)).totals["params"] == refmodels.PUBLISHED_PARAMS["resnet18"]

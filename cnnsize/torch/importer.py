@@ -42,7 +42,8 @@ class Proto:
     owner: str | None
     note: str = ""
     pad_value: float | None = None  # for pad layers: the constant, to know what they may fold into
-    instance: str | None = None  # the outermost user-defined module the node ran in (a block candidate)
+    custom: list[tuple[str, str]] = field(default_factory=list)  # user-defined modules it ran in, outermost first
+    instance: str | None = None  # the block candidate chosen among them
     iclass: str = ""
 
 
@@ -204,12 +205,12 @@ class _Importer:
         if node.op != "call_module" and stack:
             # a function called in a submodule's forward: named after that submodule
             nm = f"{list(stack.values())[-1][0]}.{node.name.rstrip('0123456789').rstrip('_') or node.name}"
-        inst, icls = None, ""
-        for qual, typ in (stack or {}).values():
-            if str(qual) != str(node.target) and not getattr(typ, "__module__", "").startswith("torch.nn"):
-                inst, icls = str(qual), getattr(typ, "__name__", "block")
-                break
-        self.protos[node.name] = Proto(nm, kind, params, [self.resolve(a.name) for a in ins], self.shape(node) or (), self.owner(node), note, pad_value, inst, icls)
+        custom = [
+            (str(qual), getattr(typ, "__name__", "block"))
+            for qual, typ in (stack or {}).values()
+            if str(qual) != str(node.target) and not getattr(typ, "__module__", "").startswith("torch.nn")
+        ]
+        self.protos[node.name] = Proto(nm, kind, params, [self.resolve(a.name) for a in ins], self.shape(node) or (), self.owner(node), note, pad_value, custom=custom)
 
     def unsupported_node(self, node: torch.fx.Node, what: str) -> None:
         ins = self.tensor_args(node)
@@ -680,6 +681,19 @@ class _Importer:
 
         from ..spec import INSTANCE_KEYS
 
+        # the instance of a layer: the outermost user-defined module around it
+        # whose class has at least two instances (a class used once, such as a
+        # wrapper around the whole backbone, cannot be a block)
+        per_class: dict[str, set[str]] = {}
+        for _k, _nm, p in layers:
+            for qual, cls in p.custom:
+                per_class.setdefault(cls, set()).add(qual)
+        for _k, _nm, p in layers:
+            p.instance, p.iclass = None, ""
+            for qual, cls in p.custom:
+                if len(per_class[cls]) >= 2:
+                    p.instance, p.iclass = qual, cls
+                    break
         used_by: dict[str, list[str]] = {}
         for _k, nm, p in layers:
             for i in p.inputs:
