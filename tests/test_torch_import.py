@@ -198,3 +198,12 @@ def test_blocks_found_inside_a_wrapper_module():
     assert res.yaml.count("block: BasicBlock") == 8
     assert "name: backbone.layer4.1, block: BasicBlock" in res.yaml
     assert analyze(loads_spec(res.yaml)).totals["params"] == refmodels.PUBLISHED_PARAMS["resnet18"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", sorted(__import__("glob").glob(os.path.join(ROOT, "specs", "*.yaml"))), ids=os.path.basename)
+def test_round_trip_every_zoo_spec(path):
+    a = analyze_file(path)
+    res = import_module(materialize(a, device="meta"), a.input_shape)
+    assert res.unsupported == []
+    assert_same_per_layer(a, analyze(loads_spec(res.yaml)))
