@@ -18,6 +18,7 @@ EXIT_OK = 0
 EXIT_BUDGET = 1
 EXIT_USAGE = 2
 EXIT_SPEC = 3
+EXIT_INTERRUPTED = 130
 EXIT_INTERNAL = 70
 
 # name -> "module:attribute" of a click command; modules load lazily
@@ -29,6 +30,8 @@ COMMANDS: dict[str, str] = {
     "graph": "cnnsize.cmd_graph:graph",
     "sweep": "cnnsize.cmd_sweep:sweep",
     "tables": "cnnsize.cmd_tables:tables",
+    "profile": "cnnsize.cmd_profile:profile",
+    "import": "cnnsize.cmd_import:import_",
 }
 
 
@@ -87,6 +90,18 @@ def usage_error(msg: str) -> NoReturn:
     raise click.UsageError(msg)
 
 
+def fail_budget(msg: str) -> NoReturn:
+    """A limit would be exceeded (a budget, or memory a run would need): exit 1."""
+    click.echo(f"cnnsize: {msg}", err=True)
+    sys.exit(EXIT_BUDGET)
+
+
+def interrupted() -> NoReturn:
+    """Ctrl-C inside a command: click would turn it into 'Aborted!' and exit 1."""
+    click.echo("cnnsize: interrupted", err=True)
+    sys.exit(EXIT_INTERRUPTED)
+
+
 def parse_shape(text: str | None) -> tuple[int, ...] | None:
     """'3x224x224' -> (3, 224, 224)."""
     if text is None:
@@ -134,7 +149,7 @@ def main() -> None:
         cli.main(prog_name="cnnsize", standalone_mode=True)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     except SystemExit:
         raise
     except Exception as exc:  # noqa: BLE001 - last line of defence: no tracebacks
