@@ -18,11 +18,14 @@ EXIT_OK = 0
 EXIT_BUDGET = 1
 EXIT_USAGE = 2
 EXIT_SPEC = 3
+EXIT_INTERRUPTED = 130
 EXIT_INTERNAL = 70
 
 # name -> "module:attribute" of a click command; modules load lazily
 COMMANDS: dict[str, str] = {
     "report": "cnnsize.cmd_report:report",
+    "profile": "cnnsize.cmd_profile:profile",
+    "import": "cnnsize.cmd_import:import_",
 }
 
 
@@ -64,6 +67,18 @@ def fail_spec(err: Any, fmt: str = "text") -> NoReturn:
 
 def usage_error(msg: str) -> NoReturn:
     raise click.UsageError(msg)
+
+
+def fail_budget(msg: str) -> NoReturn:
+    """A limit would be exceeded (a budget, or memory a run would need): exit 1."""
+    click.echo(f"cnnsize: {msg}", err=True)
+    sys.exit(EXIT_BUDGET)
+
+
+def interrupted() -> NoReturn:
+    """Ctrl-C inside a command: click would turn it into 'Aborted!' and exit 1."""
+    click.echo("cnnsize: interrupted", err=True)
+    sys.exit(EXIT_INTERRUPTED)
 
 
 def parse_shape(text: str | None) -> tuple[int, ...] | None:
@@ -113,7 +128,7 @@ def main() -> None:
         cli.main(prog_name="cnnsize", standalone_mode=True)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     except SystemExit:
         raise
     except Exception as exc:  # noqa: BLE001 - last line of defence: no tracebacks
