@@ -26,6 +26,12 @@ COMMANDS: dict[str, str] = {
     "report": "cnnsize.cmd_report:report",
     "profile": "cnnsize.cmd_profile:profile",
     "import": "cnnsize.cmd_import:import_",
+    "compare": "cnnsize.cmd_compare:compare",
+    "check": "cnnsize.cmd_check:check",
+    "schema": "cnnsize.cmd_schema:schema",
+    "graph": "cnnsize.cmd_graph:graph",
+    "sweep": "cnnsize.cmd_sweep:sweep",
+    "tables": "cnnsize.cmd_tables:tables",
 }
 
 
@@ -63,6 +69,18 @@ def fail_spec(err: Any, fmt: str = "text") -> NoReturn:
         if n > 1:
             click.echo(f"{n} errors", err=True)
     sys.exit(EXIT_SPEC)
+
+
+def exit_code_for(results: Any) -> int:
+    """The exit code of ``cnnsize check``: 3 if any spec is invalid, else 1 if
+    any budget is exceeded, else 0. ``results`` are items with ``status`` of
+    "ok", "exceeded" or "invalid" (objects or dicts)."""
+    statuses = {r["status"] if isinstance(r, dict) else r.status for r in results}
+    if "invalid" in statuses:
+        return EXIT_SPEC
+    if "exceeded" in statuses:
+        return EXIT_BUDGET
+    return EXIT_OK
 
 
 def usage_error(msg: str) -> NoReturn:

@@ -10,6 +10,10 @@ from .common_options import analyse_path, analysis_options
 # because it prints through rich.
 FORMATS: dict[str, str] = {
     "json": "cnnsize.render_json:render",
+    "csv": "cnnsize.render_csv:render",
+    "md": "cnnsize.render_md:render",
+    "html": "cnnsize.render_html:render",
+    "latex": "cnnsize.render_latex:render",
 }
 
 

@@ -10,3 +10,7 @@ from .report import to_dict
 
 def render(a: Analysis, raw: bool = False) -> str:
     return json.dumps(to_dict(a), indent=2) + "\n"
+
+
+def render_compare(d: dict, raw: bool = False) -> str:
+    return json.dumps(d, indent=2) + "\n"

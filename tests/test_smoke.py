@@ -2,8 +2,8 @@ import json
 import subprocess
 import sys
 
-from cnnsize.spec import loads_spec
 from cnnsize.analysis import analyze
+from cnnsize.spec import loads_spec
 
 LENET = """
 cnnsize: 1
@@ -25,7 +25,11 @@ def test_minimal_spec_shapes():
 def test_cli_json_no_torch(tmp_path):
     p = tmp_path / "s.yaml"
     p.write_text(LENET)
-    code = "import sys, runpy; sys.argv=['cnnsize','report',%r,'--format','json']\ntry:\n runpy.run_module('cnnsize', run_name='__main__')\nexcept SystemExit: pass\nassert 'torch' not in sys.modules, 'torch imported'" % str(p)
+    code = (
+        f"import sys, runpy; sys.argv=['cnnsize','report',{str(p)!r},'--format','json']\n"
+        "try:\n runpy.run_module('cnnsize', run_name='__main__')\nexcept SystemExit: pass\n"
+        "assert 'torch' not in sys.modules, 'torch imported'"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["schema"] == "cnnsize.report/1"
