@@ -55,6 +55,8 @@ def input_rf(nd: int) -> RF:
 
 def per_axis(value: Any, nd: int, key: str, minimum: int) -> tuple[int, ...]:
     """An int, or one int per spatial axis, each at least ``minimum``."""
+    if type(value) is int and (value >= minimum or not nd):
+        return (value,) * nd
     vals = (value,) * nd if isinstance(value, int) and not isinstance(value, bool) else value
     if not isinstance(vals, (list, tuple)) or len(vals) != nd:
         raise RuleError(
@@ -119,6 +121,26 @@ def resolve_padding(padding: Any, spatial: Sequence[int], keff: Sequence[int], s
     return tuple((p, p) for p in sym)
 
 
+def _key(v: Any) -> Any:
+    """A hashable stand-in for a window argument, or None where two values
+    could compare equal yet behave differently (bools and floats equal ints)."""
+    t = type(v)
+    if t is int or t is str:
+        return v
+    if t is list or t is tuple:
+        out = []
+        for x in v:
+            k = _key(x)
+            if k is None:
+                return None
+            out.append(k)
+        return tuple(out)
+    return None
+
+
+_WINDOWS: dict[Any, Window] = {}
+
+
 def window(
     spatial: Sequence[int],
     kernel: Any,
@@ -129,6 +151,25 @@ def window(
     pool: bool = False,
 ) -> Window:
     """Output size of a sliding window (conv or pool), torch's arithmetic."""
+    # Networks repeat the same few windows (every 3x3/1 conv at one size):
+    # memoised on exact-typed arguments; a Window is immutable.
+    sp = tuple(spatial)
+    if type(kernel) is int and type(stride) is int and type(padding) is int and type(dilation) is int and all(type(n) is int for n in sp):
+        key: Any = (sp, kernel, stride, padding, dilation, bool(ceil_mode), bool(pool))
+    else:
+        key = (_key(sp), _key(kernel), _key(stride), _key(padding), _key(dilation), bool(ceil_mode), bool(pool))
+        if None in key:
+            return _window(spatial, kernel, stride, padding, dilation, ceil_mode, pool)
+    w = _WINDOWS.get(key)
+    if w is None:
+        w = _window(spatial, kernel, stride, padding, dilation, ceil_mode, pool)
+        if len(_WINDOWS) >= 4096:
+            _WINDOWS.clear()
+        _WINDOWS[key] = w
+    return w
+
+
+def _window(spatial: Sequence[int], kernel: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: bool, pool: bool) -> Window:
     nd = len(spatial)
     k = per_axis(kernel, nd, "kernel", 1)
     s = per_axis(stride, nd, "stride", 1)
