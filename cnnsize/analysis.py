@@ -12,6 +12,7 @@ from math import prod
 from typing import Any
 
 from . import conventions as conv_mod
+from ._gc import paused
 from .errors import Diagnostic, RuleError, SpecError
 from .geometry import RF, input_rf
 from .rules import RULES, Tensor
@@ -177,6 +178,7 @@ def _check_dangling(spec: Spec, used: dict[str, int]) -> list[Diagnostic]:
     return diags
 
 
+@paused
 def analyze(
     spec: Spec,
     *,

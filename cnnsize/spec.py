@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._gc import paused
 from .errors import Diagnostic, Loc, RuleError, SpecError, did_you_mean
 from .expr import ExprError, has_template, render
 from .rules import COMMON_KEYS, KINDS, RULES, t_int
@@ -565,6 +566,7 @@ def _order(d: Diagnostic) -> tuple[int, int]:
     return (d.loc.line, d.loc.col) if d.loc else (0, 0)
 
 
+@paused
 def parse(doc: Any, filename: str = "<spec>", overrides: Mapping[str, Any] | None = None) -> Spec:
     """Validate and expand a loaded document (LMap, or a plain dict)."""
     if isinstance(doc, dict) and not isinstance(doc, LMap):
@@ -588,6 +590,7 @@ def _wrap(v: Any) -> Any:
     return v
 
 
+@paused
 def load_spec(path: str, overrides: Mapping[str, Any] | None = None) -> Spec:
     text = read_text(path)
     return parse(load(text, path), path, overrides)
