@@ -37,7 +37,11 @@ class Convention:
 
     def flops(self, kind: str, macs: int, ops: Mapping[str, int]) -> int:
         weights = self.kind_op_weights.get(kind, self.op_weights)
-        return self.flops_per_mac * self.macs(kind, macs) + sum(v * weights.get(k, 0) for k, v in ops.items())
+        total = self.flops_per_mac * (macs if self.mac_kinds is None or kind in self.mac_kinds else 0)
+        # a plain loop: layers have one to three categories, a generator costs more
+        for k, v in ops.items():
+            total += v * weights.get(k, 0)
+        return total
 
     def to_json(self) -> dict[str, Any]:
         return {
