@@ -237,10 +237,14 @@ def transposed_taps(n: int, o: int, k: int, s: int, d: int, pb: int) -> int:
 
 
 def rf_window(rf: RF, w: Window) -> RF:
-    return tuple(
-        AxisRF(a.size + (ke - 1) * a.jump, a.jump * st, a.start2 + (ke - 1 - 2 * pb) * a.jump)
-        for a, ke, st, (pb, _pa) in zip(rf, w.keff, w.stride, w.pads)
-    )
+    out = []
+    for a, k, d, st, (pb, _pa) in zip(rf, w.kernel, w.dilation, w.stride, w.pads):
+        ke = d * (k - 1) + 1
+        if ke == 1 and st == 1 and pb == 0 and type(a.jump) is int:
+            out.append(a)  # a 1x1/1 window leaves the field as it is (same values, same types)
+            continue
+        out.append(AxisRF(a.size + (ke - 1) * a.jump, a.jump * st, a.start2 + (ke - 1 - 2 * pb) * a.jump))
+    return tuple(out)
 
 
 def rf_transposed(rf: RF, w: Window) -> RF:
