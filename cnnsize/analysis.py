@@ -43,6 +43,8 @@ class LayerReport:
     rf: RF | None
     loc: Any = None
     block: str | None = None
+    tensor_bytes: int = 0  # the output tensor's bytes, whatever the convention counts
+    counts: dict[str, int] = field(default_factory=dict)
 
     @property
     def params(self) -> int:
@@ -98,7 +100,9 @@ def consumers(spec: Spec) -> dict[str, int]:
     for ld in spec.layers:
         out[ld.name] = 0
     for ld in spec.layers:
-        for src in ld.inputs:
+        # a layer that reads a tensor twice (add: [x, y, x]) is one consumer,
+        # as peak_bytes releases it once per consuming layer
+        for src in set(ld.inputs):
             out[src] += 1
     return out
 
@@ -231,6 +235,9 @@ def analyze(
             continue
         tensors[ld.name] = Tensor(res.shape, res.rf)
         params = res.weights + res.biases
+        terms = conv_mod.layer_terms(res, [t.shape for t in ins])  # type: ignore[union-attr]
+        functional = bool(ld.params.get("functional", False))
+        tensor_bytes = units * batch * nbytes
         reports.append(
             LayerReport(
                 name=ld.name,
@@ -243,21 +250,24 @@ def analyze(
                 biases=res.biases,
                 buffers=res.buffers,
                 connections=res.connections,
-                macs=conv.macs(ld.kind, res.macs),
-                flops=conv.flops(ld.kind, res.macs, res.ops),
+                macs=conv.layer_macs(ld.kind, terms, functional),
+                flops=conv.layer_flops(ld.kind, terms, functional),
                 ops=res.ops,
                 raw_macs=res.macs,
-                activation_bytes=units * batch * nbytes,
+                activation_bytes=conv.activation_bytes(tensor_bytes, params),
                 param_bytes=params * nbytes,
                 rf=res.rf,
                 loc=ld.loc,
                 block=ld.block,
+                tensor_bytes=tensor_bytes,
+                counts=res.counts,
             )
         )
     if diags:
         raise SpecError(sorted(diags, key=lambda d: (d.loc.line, d.loc.col) if d.loc else (0, 0)))
     input_bytes = prod(shape) * batch * nbytes
     totals = _totals(reports, spec, used, input_bytes, batch, nbytes, optimizer, prod(shape))
+    conv.adjust_totals(totals, reports, nbytes)
     return Analysis(spec, shape, batch, dtype, convention, optimizer, reports, totals, list(spec.outputs))
 
 
@@ -287,7 +297,7 @@ def _totals(reports: list[LayerReport], spec: Spec, used: dict[str, int], input_
     t["buffer_bytes"] = t["buffers"] * nbytes
     # saved for backward: the input and every layer output; then params,
     # grads (same size as params) and optimizer state per parameter.
-    t["saved_activation_bytes"] = input_bytes + t["activation_bytes"]
+    t["saved_activation_bytes"] = input_bytes + sum(r.tensor_bytes for r in reports)
     t["optimizer_state_bytes"] = t["param_bytes"] * OPTIMIZER_STATE[optimizer]
     t["training_bytes"] = t["saved_activation_bytes"] + 2 * t["param_bytes"] + t["optimizer_state_bytes"] + t["buffer_bytes"]
     t["depth"] = weight_depth(reports)
@@ -314,13 +324,13 @@ def peak_bytes(reports: list[LayerReport], used: dict[str, int], outputs: set[st
     network outputs live to the end. Peak is taken while a layer's inputs and
     its output are both alive.
     """
-    size = {r.name: r.activation_bytes for r in reports}
+    size = {r.name: r.tensor_bytes for r in reports}
     size["input"] = input_bytes
     remaining = dict(used)
     live = input_bytes
     peak = live
     for r in reports:
-        live += r.activation_bytes
+        live += r.tensor_bytes
         if live > peak:
             peak = live
         ins = r.inputs

@@ -10,7 +10,7 @@ from .units import human
 
 def _n(v: int, raw: bool, binary: bool = False) -> str:
     if raw:
-        return f"{v:,}"
+        return f"{v:,} B" if binary else f"{v:,}"
     return human(v, binary=binary)
 
 

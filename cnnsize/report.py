@@ -54,6 +54,8 @@ def to_dict(a: Analysis) -> dict[str, Any]:
         "dtype": a.dtype,
         "convention": a.convention,
         "convention_definition": get(a.convention).description,
+        # the peer release whose output the preset was checked against (tests/fixtures/peers)
+        "convention_checked_against": get(a.convention).version or None,
         "optimizer": a.optimizer,
         "outputs": a.outputs,
         "layers": [layer_dict(r) for r in a.layers],

@@ -50,6 +50,12 @@ class Result:
     connections: int = 0
     rf: RF | None = None
     params_affine: int = 0  # affine norm parameters (counted in weights/biases too)
+    # Element counts that are not cnnsize FLOPs but that other tools' formulas
+    # need (convention presets weight them): "act.<name>" elements through an
+    # activation, "mac_out" a transposed conv counted from the output side,
+    # "affine_out" elements scaled by an affine norm, "dropout" elements of an
+    # active dropout, "upsample.<mode>" interpolated outputs.
+    counts: dict[str, int] = field(default_factory=dict)
 
     @property
     def flops(self) -> int:
@@ -221,7 +227,18 @@ RULES: dict[str, Rule] = {}
 KINDS: dict[str, str] = {}  # alias -> canonical kind
 
 
+# In a torch model these kinds are calls (torch.cat, +, torch.flatten), not
+# nn.Modules; any layer may say `functional: true|false` (see FUNCTIONAL below).
+FUNCTIONAL_BY_DEFAULT = frozenset({"add", "mul", "concat", "flatten", "reshape"})
+
+
 def rule(kind: str, keys: dict[str, Key], aliases: tuple[str, ...] = (), inputs: str = "one", summary: str = "") -> Callable[..., Any]:
+    # `functional` changes no figure of cnnsize's own: it says whether the torch
+    # model calls this layer as a function (F.adaptive_avg_pool2d, x + y) rather
+    # than an nn.Module, which decides what hook-based tools (thop, ptflops,
+    # torchinfo, torchscan) can see. Presets read it; fused activations stay modules.
+    keys = {**keys, "functional": K(t_bool, kind in FUNCTIONAL_BY_DEFAULT)}
+
     def deco(fn: Callable[[dict[str, Any], list[Tensor]], Result]) -> Callable[..., Any]:
         for name in (kind, *aliases):
             if name in KINDS:  # like torch's flop registry: one formula per kind
@@ -246,6 +263,11 @@ def _spatial(x: Tensor, kind: str) -> tuple[int, tuple[int, ...]]:
 def act_ops(p: dict[str, Any], units: int) -> dict[str, int]:
     a = p.get("activation")
     return {"act": ACTIVATIONS[a] * units} if a else {}
+
+
+def act_counts(p: dict[str, Any], units: int) -> dict[str, int]:
+    a = p.get("activation")
+    return {f"act.{a}": units} if a else {}
 
 
 def _ops(**parts: int) -> dict[str, int]:
@@ -300,6 +322,8 @@ def _conv_core(
         ops=_ops(bias=units if has_bias else 0, **act_ops(p, units)),
         connections=macs + (units if has_bias else 0),
         rf=_rf(x, lambda r: rf_window(r, w)),
+        # as if groups were 1 (Netscope ignores them)
+        counts={"mac_dense": positions * kvol * c * filters if table is None else macs, **act_counts(p, units)},
     )
 
 
@@ -340,6 +364,7 @@ def sepconv(p: dict[str, Any], ins: list[Tensor]) -> Result:
     for k, v in pw.ops.items():
         ops[k] = ops.get(k, 0) + v
     return Result(
+        counts={**pw.counts, "mac_dense": dw.counts["mac_dense"] + pw.counts["mac_dense"]},
         shape=pw.shape,
         weights=dw.weights + pw.weights,
         biases=dw.biases + pw.biases,
@@ -398,6 +423,11 @@ def deconv(p: dict[str, Any], ins: list[Tensor]) -> Result:
         ops=_ops(bias=units if bias else 0, **act_ops(p, units)),
         connections=landed * cin_g * filters + (units if bias else 0),
         rf=_rf(x, lambda r: rf_transposed(r, w)),
+        # what a tool that counts a transposed conv like a conv over its
+        # output gets: every output element times C_in/groups x kernel taps
+        # (overlaps and taps landing in the padding included)
+        # convnet-burden's numel(X) x numel(F(:,:,1,:)) reads C_in where C_out/groups belongs
+        counts={"mac_out": units * cin_g * kvol, "mac_in_cin": prod(sp) * c * kvol * c, **act_counts(p, units)},
     )
 
 
@@ -407,6 +437,15 @@ POOL_KEYS = {
     "padding": K(t_padding, 0),
     "ceil_mode": K(t_bool, False),
 }
+
+
+def _written_window(p: dict[str, Any], units: int, nd: int) -> dict[str, int]:
+    # outputs x the kernel size as written, a single int NOT raised to the
+    # number of axes: what torchscan 0.2.0 multiplies by (it reads
+    # nn.MaxPool2d(3).kernel_size == 3 as a 3-element window)
+    k, s = p["kernel"], p["stride"] if p.get("stride") is not None else p["kernel"]
+    # and outputs x stride area: convnet-burden's pool count is 2 x that
+    return {"window_written": units * (k if isinstance(k, int) else prod(k)), "out_x_stride": units * (s**nd if isinstance(s, int) else prod(s))}
 
 
 def _pool(p: dict[str, Any], x: Tensor, kind: str, dilation: Any = 1) -> tuple[Any, int, int, int]:
@@ -420,14 +459,14 @@ def _pool(p: dict[str, Any], x: Tensor, kind: str, dilation: Any = 1) -> tuple[A
 @rule("maxpool", {**POOL_KEYS, "dilation": K(t_axes(1), 1)}, aliases=("max_pool", "maxpool1d", "maxpool2d", "maxpool3d"), summary="max pooling")
 def maxpool(p: dict[str, Any], ins: list[Tensor]) -> Result:
     w, units, win, c = _pool(p, ins[0], "maxpool", p["dilation"])
-    return Result((c, *w.out), ops=_ops(pool=units * (win - 1)), connections=units * win, rf=_rf(ins[0], lambda r: rf_window(r, w)))
+    return Result((c, *w.out), ops=_ops(pool=units * (win - 1)), connections=units * win, rf=_rf(ins[0], lambda r: rf_window(r, w)), counts=_written_window(p, units, len(w.out)))
 
 
 @rule("avgpool", {**POOL_KEYS, "count_include_pad": K(t_bool, True)}, aliases=("avg_pool", "avgpool1d", "avgpool2d", "avgpool3d"), summary="average pooling")
 def avgpool(p: dict[str, Any], ins: list[Tensor]) -> Result:
     w, units, win, c = _pool(p, ins[0], "avgpool")
     # (win - 1) adds and one divide per output
-    return Result((c, *w.out), ops=_ops(pool=units * win), connections=units * win, rf=_rf(ins[0], lambda r: rf_window(r, w)))
+    return Result((c, *w.out), ops=_ops(pool=units * win), connections=units * win, rf=_rf(ins[0], lambda r: rf_window(r, w)), counts=_written_window(p, units, len(w.out)))
 
 
 @rule("lppool", {**POOL_KEYS, "p": K(t_number(1), 2)}, aliases=("l2pool",), summary="power-average (L2) pooling")
@@ -449,6 +488,7 @@ def subsample(p: dict[str, Any], ins: list[Tensor]) -> Result:
         weights=c,
         biases=c,
         ops=_ops(pool=units * (win - 1), scale=units, bias=units, **act_ops(p, units)),
+        counts=act_counts(p, units),
         connections=units * (win + 1),
         rf=_rf(ins[0], lambda r: rf_window(r, w)),
     )
@@ -526,6 +566,7 @@ def fc(p: dict[str, Any], ins: list[Tensor]) -> Result:
         ops=_ops(bias=units if bias else 0, **act_ops(p, units)),
         connections=macs + (units if bias else 0),
         rf=_flat_rf(x),
+        counts=act_counts(p, units),
     )
 
 
@@ -598,7 +639,7 @@ def upsample(p: dict[str, Any], ins: list[Tensor]) -> Result:
     def tr(r: RF) -> RF:
         return tuple(AxisRF(a.size + reach * a.jump, _div(a.jump * n, o), a.start2) for a, n, o in zip(r, sp, out))
 
-    return Result((c, *out), ops=_ops(other=flops), connections=units * taps, rf=_rf(x, tr))
+    return Result((c, *out), ops=_ops(other=flops), connections=units * taps, rf=_rf(x, tr), counts={f"upsample.{mode}": units})
 
 
 def _norm_params(p: dict[str, Any], n: int) -> tuple[int, int]:
@@ -611,7 +652,11 @@ def batchnorm(p: dict[str, Any], ins: list[Tensor]) -> Result:
     c = x.shape[0]
     units = prod(x.shape)
     w, b = _norm_params(p, c)
-    return Result(x.shape, weights=w, biases=b, buffers=2 * c, params_affine=w + b, ops=_ops(norm=2 * units, **act_ops(p, units)), connections=units, rf=x.rf)
+    return Result(
+        x.shape, weights=w, biases=b, buffers=2 * c, params_affine=w + b, ops=_ops(norm=2 * units, **act_ops(p, units)), connections=units, rf=x.rf,
+        # torch keeps one more buffer per BatchNorm: num_batches_tracked (an int64)
+        counts={"affine_out": units if p["affine"] else 0, "bn_tracked": 1, **act_counts(p, units)},
+    )
 
 
 @rule("layernorm", {"affine": K(t_bool, True)}, summary="layer normalization over each sample")
@@ -620,7 +665,7 @@ def layernorm(p: dict[str, Any], ins: list[Tensor]) -> Result:
     units = prod(x.shape)
     w, b = _norm_params(p, units)
     # mean, centre, square, sum, scale by 1/std = 5 per element; affine 2 more
-    return Result(x.shape, weights=w, biases=b, params_affine=w + b, ops=_ops(norm=units * (7 if p["affine"] else 5)), connections=units * units, rf=_flat_rf(x))
+    return Result(x.shape, weights=w, biases=b, params_affine=w + b, ops=_ops(norm=units * (7 if p["affine"] else 5)), connections=units * units, rf=_flat_rf(x), counts={"affine_out": units if p["affine"] else 0})
 
 
 @rule("groupnorm", {"groups": K(t_int(1), required=True), "affine": K(t_bool, True)}, summary="group normalization")
@@ -632,7 +677,7 @@ def groupnorm(p: dict[str, Any], ins: list[Tensor]) -> Result:
     units = prod(x.shape)
     w, b = _norm_params(p, c)
     per_group = units // p["groups"]
-    return Result(x.shape, weights=w, biases=b, params_affine=w + b, ops=_ops(norm=units * (7 if p["affine"] else 5)), connections=units * per_group, rf=x.rf)
+    return Result(x.shape, weights=w, biases=b, params_affine=w + b, ops=_ops(norm=units * (7 if p["affine"] else 5)), connections=units * per_group, rf=x.rf, counts={"affine_out": units if p["affine"] else 0})
 
 
 @rule("lrn", {"size": K(t_int(1), 5)}, aliases=("localresponsenorm",), summary="local response normalization across channels")
@@ -646,7 +691,7 @@ def lrn(p: dict[str, Any], ins: list[Tensor]) -> Result:
 
 @rule("dropout", {"p": K(t_number(0, maximum=1), 0.5)}, summary="dropout (identity at inference: explicitly zero cost)")
 def dropout(p: dict[str, Any], ins: list[Tensor]) -> Result:
-    return Result(ins[0].shape, rf=ins[0].rf)
+    return Result(ins[0].shape, rf=ins[0].rf, counts={"dropout": prod(ins[0].shape) if p["p"] > 0 else 0})
 
 
 @rule("identity", {}, summary="identity (zero cost)")
@@ -658,7 +703,7 @@ def _make_activation(name: str, cost: int) -> None:
     def act(p: dict[str, Any], ins: list[Tensor]) -> Result:
         x = ins[0]
         units = prod(x.shape)
-        return Result(x.shape, ops=_ops(act=cost * units), connections=units * (x.shape[0] if name in ("softmax", "logsoftmax") else 1), rf=x.rf)
+        return Result(x.shape, ops=_ops(act=cost * units), connections=units * (x.shape[0] if name in ("softmax", "logsoftmax") else 1), rf=x.rf, counts={f"act.{name}": units})
 
     rule(name, {}, summary=f"{name} activation ({cost} FLOP{'s' if cost > 1 else ''} per element)")(act)
 
@@ -706,6 +751,7 @@ def add(p: dict[str, Any], ins: list[Tensor]) -> Result:
     r = _elementwise(ins, "add", True)
     units = prod(r.shape)
     r.ops.update(act_ops(p, units))
+    r.counts.update(act_counts(p, units))
     return r
 
 
@@ -735,7 +781,11 @@ def concat(p: dict[str, Any], ins: list[Tensor]) -> Result:
     shape = list(ins[0].shape)
     shape[axis] = sum(t.shape[axis] for t in ins)
     units = prod(shape)
-    return Result(tuple(shape), connections=units, rf=rf_merge([t.rf for t in ins]))
+    # along channels a position's field is the union of the inputs' fields at
+    # that position; along a spatial axis the second input's positions restart
+    # at 0, so no single start + index x jump describes them
+    rf = rf_merge([t.rf for t in ins]) if axis == 0 else None
+    return Result(tuple(shape), connections=units, rf=rf)
 
 
 COMMON_KEYS = {"name", "type", "inputs", "repeat", "note", "when"}

@@ -47,6 +47,7 @@ KEY_DOCS: dict[str, str] = {
     "affine": "whether the norm has a learned scale and shift",
     "axis": "axis to concatenate along, per sample (0 = channels)",
     "output": "output size per spatial axis",
+    "functional": "true when the torch model calls this layer as a function (F.*, x + y), not an nn.Module; only hook-based --convention presets care",
 }
 
 COMMON_DOCS: dict[str, str] = {

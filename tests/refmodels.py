@@ -38,7 +38,7 @@ Two extra nets are not torchvision models:
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
