@@ -39,6 +39,9 @@ ACT_KINDS = frozenset(
 POOL_KINDS = ("maxpool", "avgpool", "lppool", "globalavgpool", "globalmaxpool", "adaptiveavgpool", "adaptivemaxpool")
 
 
+_MERGED: dict[tuple[int, str], tuple[Any, dict[str, int]]] = {}
+
+
 def _each(kinds: tuple[str, ...] | frozenset[str], weights: Mapping[str, int]) -> dict[str, Mapping[str, int]]:
     return {k: weights for k in kinds}
 
@@ -77,12 +80,19 @@ class Convention:
     def _apply(table: Table | None, kind: str, terms: Mapping[str, int], only_act: bool | None) -> int:
         if not table:
             return 0
-        w = {**table.get("*", {}), **table.get(kind, {})}
+        # the merged weights of a (table, kind) are built once; the entry holds
+        # the table itself so that its id cannot be reused while cached
+        hit = _MERGED.get((id(table), kind))
+        if hit is None or hit[0] is not table:
+            hit = _MERGED[(id(table), kind)] = (table, {**table.get("*", {}), **table.get(kind, {})})
         total = 0
-        for t, v in terms.items():
+        # over the few weights rather than the many terms: the same integer sum
+        for t, wt in hit[1].items():
             if only_act is not None and t.startswith("act.") != only_act:
                 continue
-            total += w.get(t, 0) * v
+            v = terms.get(t)
+            if v is not None:
+                total += wt * v
         return total
 
     def _eval(self, which: str, kind: str, terms: Mapping[str, int], functional: bool) -> int:
