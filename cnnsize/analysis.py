@@ -13,7 +13,7 @@ from typing import Any
 
 from . import conventions as conv_mod
 from ._gc import paused
-from .errors import Diagnostic, RuleError, SpecError
+from .errors import Diagnostic, RuleError, SpecError, in_source_order
 from .geometry import RF, input_rf
 from .rules import RULES, Tensor
 from .spec import LayerDef, Spec
@@ -94,6 +94,14 @@ def build_graph(spec: Spec) -> Any:
     return g
 
 
+def _at(d: Diagnostic, ld: LayerDef) -> Diagnostic:
+    """Name the block instance when the layer comes from a block: its
+    location is in the block definition, shared by every instance."""
+    if ld.instance is not None:
+        d.block, d.instance, d.instance_loc = ld.block, ld.instance, ld.instance_loc
+    return d
+
+
 def consumers(spec: Spec) -> dict[str, int]:
     """How many edges leave each tensor (out-degree in the layer graph)."""
     out = {"input": 0}
@@ -107,11 +115,14 @@ def consumers(spec: Spec) -> dict[str, int]:
     return out
 
 
-def topological(spec: Spec) -> list[LayerDef]:
-    """Layers in data-flow order, ties broken by source order; cycles are errors.
+def topological(spec: Spec, diags: list[Diagnostic] | None = None) -> list[LayerDef]:
+    """Layers in data-flow order, ties broken by source order.
 
     Specs are almost always written in order, so that is checked first in one
     linear pass; otherwise Kahn's algorithm with a heap keyed on source order.
+    Each cycle is an error: raised, or with ``diags`` appended to it, its
+    layers marked invalid and the walk resumed past them, so that the rest of
+    the graph is still analysed and only what depends on a cycle is skipped.
     """
     layers = spec.layers
     pos = {ld.name: i for i, ld in enumerate(layers)}
@@ -126,48 +137,68 @@ def topological(spec: Spec) -> list[LayerDef]:
         for src in ld.inputs:
             if src != "input":
                 succ[pos[src]].append(i)
+    placed = [False] * len(layers)
+    order: list[LayerDef] = []
     heap = [i for i, d in enumerate(indeg) if d == 0]
     heapq.heapify(heap)
-    order: list[LayerDef] = []
-    while heap:
-        i = heapq.heappop(heap)
+    found: list[Diagnostic] = []
+
+    def place(i: int) -> None:
+        placed[i] = True
         order.append(layers[i])
         for j in succ[i]:
             indeg[j] -= 1
-            if indeg[j] == 0:
+            if indeg[j] == 0 and not placed[j]:
                 heapq.heappush(heap, j)
-    if len(order) == len(layers):
-        return order
-    # Follow inputs among the unordered layers until a layer repeats: a cycle.
-    stuck = {i for i, d in enumerate(indeg) if d > 0}
-    path: list[int] = []
-    seen: dict[int, int] = {}
-    i = min(stuck)
-    while i not in seen:
-        seen[i] = len(path)
-        path.append(i)
-        i = next(pos[s] for s in layers[i].inputs if s != "input" and pos[s] in stuck)
-    cycle = [layers[k] for k in path[seen[i]:]][::-1]
-    first = min(cycle, key=lambda ld: ld.index)
-    names = [ld.name for ld in cycle]
-    raise SpecError(
-        [
-            Diagnostic(
-                "cycle",
-                f"the layers form a cycle: {' -> '.join([*names, names[0]])}",
-                "a layer's inputs must come earlier in the data flow; check 'inputs:'",
-                first.key_locs.get("inputs", first.loc),
-                first.name,
-                first.kind,
+
+    while True:
+        while heap:
+            i = heapq.heappop(heap)
+            if not placed[i]:
+                place(i)
+        if len(order) == len(layers):
+            break
+        # Follow unplaced inputs from the first unplaced layer until a layer
+        # repeats: that closes a cycle (every unplaced layer has one).
+        path: list[int] = []
+        seen: dict[int, int] = {}
+        i = next(k for k in range(len(layers)) if not placed[k])
+        while i not in seen:
+            seen[i] = len(path)
+            path.append(i)
+            i = next(pos[s] for s in layers[i].inputs if s != "input" and not placed[pos[s]])
+        cycle = [layers[k] for k in path[seen[i] :]][::-1]
+        first = min(cycle, key=lambda ld: ld.index)
+        names = [ld.name for ld in cycle]
+        found.append(
+            _at(
+                Diagnostic(
+                    "cycle",
+                    f"the layers form a cycle: {' -> '.join([*names, names[0]])}",
+                    "a layer's inputs must come earlier in the data flow; check 'inputs:'",
+                    first.key_locs.get("inputs", first.loc),
+                    first.name,
+                    first.kind,
+                ),
+                first,
             )
-        ]
-    )
+        )
+        if diags is None:
+            raise SpecError(found)
+        for ld in cycle:
+            ld.invalid = True
+            place(pos[ld.name])
+    if diags is not None:
+        diags.extend(found)
+    return order
 
 
 def _check_dangling(spec: Spec, used: dict[str, int]) -> list[Diagnostic]:
     diags = []
     outputs = set(spec.outputs)
     for ld in spec.layers:
+        if ld.invalid:
+            continue  # its own error is reported; do not add another
         if used[ld.name] == 0 and ld.name not in outputs:
             diags.append(
                 Diagnostic(
@@ -179,6 +210,7 @@ def _check_dangling(spec: Spec, used: dict[str, int]) -> list[Diagnostic]:
                     ld.kind,
                 )
             )
+            _at(diags[-1], ld)
     return diags
 
 
@@ -192,7 +224,9 @@ def analyze(
     convention: str = "cnnsize",
     optimizer: str = "adam",
 ) -> Analysis:
-    """Analyse a parsed spec. Raises SpecError with every problem found."""
+    """Analyse a parsed spec. Raises SpecError with every problem found: the
+    spec's own (``spec.diagnostics``, from parsing with keep_going) and those
+    of every layer whose definition and inputs are valid, in source order."""
     conv = conv_mod.get(convention)
     if dtype not in DTYPE_BYTES:
         raise ValueError(f"unknown dtype {dtype!r}; known: {', '.join(DTYPE_BYTES)}")
@@ -202,16 +236,25 @@ def analyze(
         raise ValueError("batch must be at least 1")
     nbytes = DTYPE_BYTES[dtype]
     shape = tuple(input_shape) if input_shape else spec.input
+    diags = list(spec.diagnostics)
+    if not spec.complete or not shape:
+        raise SpecError(in_source_order(diags))
     used = consumers(spec)
-    diags = _check_dangling(spec, used)
-    order = topological(spec)
+    if spec.check_dangling:
+        diags += _check_dangling(spec, used)
+    order = topological(spec, diags)
 
     tensors: dict[str, Tensor | None] = {"input": Tensor(shape, input_rf(len(shape) - 1))}
     reports: list[LayerReport] = []
+    skipped: list[str] = []
     for ld in order:
+        if ld.invalid:
+            tensors[ld.name] = None  # its error is already reported
+            continue
         ins = [tensors.get(n) for n in ld.inputs]
         if any(t is None for t in ins):
             tensors[ld.name] = None  # an upstream layer failed; it was reported there
+            skipped.append(ld.name)
             continue
         rule = RULES[ld.kind]
         try:
@@ -220,17 +263,17 @@ def analyze(
             res = rule.apply(ld.params, ins)  # type: ignore[arg-type]
         except RuleError as exc:
             loc = ld.key_locs.get(exc.key, ld.loc) if exc.key else ld.loc
-            diags.append(Diagnostic(exc.code, exc.message, exc.hint, loc, ld.name, ld.kind))
+            diags.append(_at(Diagnostic(exc.code, exc.message, exc.hint, loc, ld.name, ld.kind), ld))
             tensors[ld.name] = None
             continue
         except (ArithmeticError, ValueError, TypeError, KeyError, IndexError, MemoryError) as exc:
             # a rule bug must still be reported with the layer's location
-            diags.append(Diagnostic("internal-error", f"cnnsize could not compute this layer ({type(exc).__name__}: {exc})", "please report this spec as a bug", ld.loc, ld.name, ld.kind))
+            diags.append(_at(Diagnostic("internal-error", f"cnnsize could not compute this layer ({type(exc).__name__}: {exc})", "please report this spec as a bug", ld.loc, ld.name, ld.kind), ld))
             tensors[ld.name] = None
             continue
         units = prod(res.shape)
         if res.shape and min(res.shape) < 1:
-            diags.append(Diagnostic("output-empty", f"output shape {list(res.shape)} has an empty axis", "use a larger input or less downsampling", ld.loc, ld.name, ld.kind))
+            diags.append(_at(Diagnostic("output-empty", f"output shape {list(res.shape)} has an empty axis", "use a larger input or less downsampling", ld.loc, ld.name, ld.kind), ld))
             tensors[ld.name] = None
             continue
         tensors[ld.name] = Tensor(res.shape, res.rf)
@@ -264,7 +307,7 @@ def analyze(
             )
         )
     if diags:
-        raise SpecError(sorted(diags, key=lambda d: (d.loc.line, d.loc.col) if d.loc else (0, 0)))
+        raise SpecError(in_source_order(diags), skipped)
     input_bytes = prod(shape) * batch * nbytes
     totals = _totals(reports, spec, used, input_bytes, batch, nbytes, optimizer, prod(shape))
     conv.adjust_totals(totals, reports, nbytes)

@@ -61,13 +61,16 @@ def fail_spec(err: Any, fmt: str = "text") -> NoReturn:
     if fmt == "json":
         import json
 
-        click.echo(json.dumps({"schema": "cnnsize.diagnostics/1", "diagnostics": [d.to_json() for d in diags]}, indent=2))
+        doc = {"schema": "cnnsize.diagnostics/1", "diagnostics": [d.to_json() for d in diags], "skipped": list(getattr(err, "skipped", []))}
+        click.echo(json.dumps(doc, indent=2))
     else:
         for d in diags:
             click.echo(d.format(), err=True)
         n = sum(1 for d in diags if d.severity == "error")
-        if n > 1:
-            click.echo(f"{n} errors", err=True)
+        skipped = getattr(err, "skipped", [])
+        tail = f"; {len(skipped)} layer{'s' if len(skipped) != 1 else ''} not analysed because {'they depend' if len(skipped) != 1 else 'it depends'} on a layer with an error" if skipped else ""
+        if n > 1 or tail:
+            click.echo(f"{n} error{'s' if n != 1 else ''}{tail}", err=True)
     sys.exit(EXIT_SPEC)
 
 

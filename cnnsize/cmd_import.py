@@ -15,7 +15,8 @@ def import_() -> None:
 @click.option("--input", "input_", default="3x224x224", show_default=True, metavar="CxHxW", help="Per-sample input shape.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write the spec to FILE instead of stdout.")
 @click.option("--name", help="Model name in the spec (default: the callable's name).")
-def torch_(target: str, input_: str, output: str | None, name: str | None) -> None:
+@click.option("--flat", is_flag=True, help="One line per layer: no blocks for repeated modules.")
+def torch_(target: str, input_: str, output: str | None, name: str | None, flat: bool) -> None:
     """Trace a torch.nn.Module with torch.fx and write the equivalent spec.
 
     MODULE:CALLABLE names a module object, or a callable that builds one with no
@@ -34,7 +35,7 @@ def torch_(target: str, input_: str, output: str | None, name: str | None) -> No
         usage_error(str(exc))
     try:
         model = load_callable(target)
-        res = import_module(model, shape, name or target.rpartition(":")[2])
+        res = import_module(model, shape, name or target.rpartition(":")[2], blocks=not flat)
     except ImportFailure as exc:
         click.echo(f"cnnsize: import: {exc}", err=True)
         raise SystemExit(EXIT_SPEC) from None

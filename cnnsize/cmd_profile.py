@@ -93,6 +93,7 @@ def _run(spec: str, device: str, batch: int, repeat: int, warmup: int, dtype: st
         if progress is not None:
             progress.start()
             task = progress.add_task("calibrating device", total=None)
+            progress.refresh()
         try:
             devprof = prof.resolve_profile(device, dtype, profile_name, recalibrate)
         except KeyError as exc:
@@ -103,6 +104,7 @@ def _run(spec: str, device: str, batch: int, repeat: int, warmup: int, dtype: st
         def tick(stage: str, i: int, n: int) -> None:
             if progress is not None:
                 progress.update(task, description=f"{stage}", completed=i, total=n)
+                progress.refresh()
 
         try:
             result = prof.profile(a, a_torch, device, repeat, warmup, devprof, mem, tick)
@@ -120,13 +122,14 @@ def _run(spec: str, device: str, batch: int, repeat: int, warmup: int, dtype: st
 
 
 def _progress() -> Any:
-    """A progress bar on stderr when it is a terminal; None in pipes and CI logs."""
+    """A progress bar on stderr when it is a terminal; None in pipes and CI logs.
+    Refreshed only between passes (no refresh thread competing with the timed run)."""
     if not sys.stderr.isatty():
         return None
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=Console(stderr=True), transient=True, auto_refresh=False)
 
 
 def _emit(result: dict[str, Any], fmt: str, output: str | None, raw: bool) -> None:

@@ -37,15 +37,20 @@ def analyse_path(path: str, input_: str | None, batch: int, dtype: str, conventi
     shape = parse_shape(input_)
     overrides = parse_sets(sets)
     try:
-        spec = load_spec(path, overrides)
+        # keep_going: the spec's own errors and the engine's come in one run
+        spec = load_spec(path, overrides, keep_going=True)
         if shape is not None and spec.input and len(shape) != len(spec.input):
             from .errors import Diagnostic
 
-            raise SpecError([Diagnostic("input-rank", f"--input has {len(shape)} sizes but the spec's input has {len(spec.input)}", "give channels and the same number of spatial sizes", spec.input_loc)])
+            raise SpecError([Diagnostic("input-rank", f"--input has {len(shape)} sizes but the spec's input has {len(spec.input)}", "give channels and the same number of spatial sizes", spec.input_loc), *spec.diagnostics])
         return analyze(spec, input_shape=shape, batch=batch, dtype=dtype, convention=convention, optimizer=optimizer)
     except SpecError as exc:
         fail_spec(exc, "json" if fmt == "json" else "text")
     except RecursionError:
-        from .errors import Diagnostic
+        from .errors import Diagnostic, Loc
 
-        fail_spec(SpecError([Diagnostic("limit-depth", "the spec is nested too deeply to analyse", "simplify it")]), fmt)
+        fail_spec(SpecError([Diagnostic("limit-depth", "the spec is nested too deeply to analyse", "simplify it (docs/errors.md lists the limits)", Loc(path, 0, 0))]), "json" if fmt == "json" else "text")
+    except MemoryError:
+        from .errors import Diagnostic, Loc
+
+        fail_spec(SpecError([Diagnostic("limit-memory", "the machine ran out of memory analysing this spec", "make it smaller (docs/errors.md lists the limits)", Loc(path, 0, 0))]), "json" if fmt == "json" else "text")

@@ -7,6 +7,7 @@ layer and its kind. Only the CLI decides exit codes from diagnostics.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from difflib import get_close_matches
@@ -20,7 +21,8 @@ class Loc:
     col: int  # 1-based
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.col}"
+        # line 0: the problem is the file itself (missing, a directory, empty)
+        return f"{self.file}:{self.line}:{self.col}" if self.line else self.file
 
 
 @dataclass(slots=True)
@@ -32,6 +34,23 @@ class Diagnostic:
     layer: str | None = None
     kind: str | None = None
     severity: str = "error"
+    # set when the fault lies inside a block definition: which block and
+    # which instance of it (the location alone is shared by all instances)
+    block: str | None = None
+    instance: str | None = None
+    instance_loc: Loc | None = None
+    more_instances: int = 0
+
+    @property
+    def context(self) -> str:
+        if self.block is None or self.instance is None:
+            return ""
+        text = f"in block '{self.block}' instance {self.instance}"
+        if self.instance_loc is not None and self.instance_loc.line:
+            text += f" at line {self.instance_loc.line}"
+        if self.more_instances:
+            text += f", and {self.more_instances} more instance{'s' if self.more_instances > 1 else ''}"
+        return text
 
     def format(self) -> str:
         where = f"{self.loc}: " if self.loc else ""
@@ -39,6 +58,8 @@ class Diagnostic:
         if self.layer is not None:
             who = f"layer '{self.layer}'" + (f" ({self.kind})" if self.kind else "") + ": "
         text = f"{where}{self.severity}[{self.code}]: {who}{self.message}"
+        if self.context:
+            text += f" ({self.context})"
         if self.hint:
             text += f"; {self.hint}"
         return text
@@ -50,11 +71,19 @@ class Diagnostic:
             "message": self.message,
             "hint": self.hint,
             "file": self.loc.file if self.loc else None,
-            "line": self.loc.line if self.loc else None,
-            "column": self.loc.col if self.loc else None,
+            "line": self.loc.line if self.loc and self.loc.line else None,
+            "column": self.loc.col if self.loc and self.loc.line else None,
             "layer": self.layer,
             "kind": self.kind,
+            "block": self.block,
+            "instance": self.instance,
+            "instance_line": self.instance_loc.line if self.instance_loc and self.instance_loc.line else None,
+            "more_instances": self.more_instances,
+            "context": self.context or None,
         }
+
+    def sort_key(self) -> tuple[int, int]:
+        return (self.loc.line, self.loc.col) if self.loc else (0, 0)
 
 
 class RuleError(Exception):
@@ -76,6 +105,8 @@ class SpecError(Exception):
     """One or more diagnostics that make a spec unusable."""
 
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    # layers not analysed because a layer they depend on has an error
+    skipped: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
         return "\n".join(d.format() for d in self.diagnostics)
@@ -84,3 +115,42 @@ class SpecError(Exception):
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     close = get_close_matches(str(word), sorted(set(choices)), n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else ""
+
+
+def in_source_order(diags: Iterable[Diagnostic]) -> list[Diagnostic]:
+    """Sort by location and merge repeats of one fault.
+
+    A fault inside a block definition (or a repeated layer) is found once per
+    expansion; it is reported once, naming the first instance and counting
+    the others. Diagnostics without a location (the file itself) come first.
+    """
+    out: list[Diagnostic] = []
+    seen: dict[tuple[Any, ...], Diagnostic] = {}
+    for d in sorted(diags, key=Diagnostic.sort_key):
+        key = (d.code, d.loc, d.message, d.hint, d.block)
+        first = seen.get(key)
+        if first is None:
+            seen[key] = d
+            out.append(d)
+        elif d.instance is not None and d.instance != first.instance:
+            first.more_instances += 1 + d.more_instances
+    return out
+
+
+def limit(name: str, default: int) -> int:
+    """The value of a resource limit: ``CNNSIZE_<NAME>`` in the environment
+    raises (or lowers) it; otherwise the built-in default."""
+    raw = os.environ.get(f"CNNSIZE_{name}")
+    if raw is None:
+        return default
+    try:
+        value = int(raw.replace("_", ""))
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
+def limit_hint(name: str, default: int, what: str = "") -> str:
+    """How to raise a limit, for the hint of the error that hits it."""
+    current = limit(name, default)
+    return f"{what + '; ' if what else ''}the limit {name} is {current:,}: raise it with the environment variable CNNSIZE_{name}={current * 2}"

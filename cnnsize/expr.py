@@ -16,8 +16,12 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-MAX_EXPR_CHARS = 1000
-MAX_INT_BITS = 256
+from .errors import limit, limit_hint
+
+MAX_EXPR_CHARS = 1000  # characters in one expression, and in a string result
+MAX_INT_BITS = 256  # bits of any integer an expression computes
+MAX_EXPONENT = 64  # |b| in a ** b
+MAX_ROUND_DIGITS = 64  # |nd| in round(x, nd): round(5, -10**9) would compute 10**10**9
 
 TEMPLATE = re.compile(r"\$\{([^{}]*)\}")
 
@@ -41,7 +45,11 @@ def _make_divisible(v: Any, divisor: Any, min_value: Any = None) -> int:
 
 
 def _round(x: Any, nd: Any = None) -> Any:
-    return round(x) if nd is None else round(x, nd)
+    if nd is None:
+        return round(x)
+    if not isinstance(nd, int) or isinstance(nd, bool) or abs(nd) > MAX_ROUND_DIGITS:
+        raise ValueError(f"the digits argument must be an integer of at most {MAX_ROUND_DIGITS} in size")
+    return round(x, nd)
 
 
 FUNCTIONS: dict[str, Any] = {
@@ -74,12 +82,55 @@ _CMPS: dict[type, Any] = {
 }
 
 
+def _max_bits() -> int:
+    return limit("MAX_INT_BITS", MAX_INT_BITS)
+
+
+def _max_chars() -> int:
+    return limit("MAX_EXPR_CHARS", MAX_EXPR_CHARS)
+
+
 def _check_num(v: Any) -> Any:
-    if isinstance(v, int) and not isinstance(v, bool) and v.bit_length() > MAX_INT_BITS:
-        raise ExprError(f"integer result has more than {MAX_INT_BITS} bits", "use smaller numbers")
-    if isinstance(v, str) and len(v) > MAX_EXPR_CHARS:
-        raise ExprError("string result is too long", "")
-    return v
+    """Every intermediate value passes here: bounded ints, finite floats,
+    short strings; nothing else (complex numbers, huge lists) gets through."""
+    if isinstance(v, bool) or v is None:
+        return v
+    if isinstance(v, int):
+        if v.bit_length() > _max_bits():
+            raise ExprError(f"integer result has more than {_max_bits()} bits (the limit on numbers in expressions)", limit_hint("MAX_INT_BITS", MAX_INT_BITS, "use smaller numbers"))
+        return v
+    if isinstance(v, float):
+        if v != v or v in (float("inf"), float("-inf")):
+            raise ExprError("the result is not a finite number (float overflow)", "use smaller numbers")
+        return v
+    if isinstance(v, str):
+        if len(v) > _max_chars():
+            raise ExprError(f"string result is longer than {_max_chars()} characters", limit_hint("MAX_EXPR_CHARS", MAX_EXPR_CHARS, "use a shorter string"))
+        return v
+    if isinstance(v, list):
+        return v
+    raise ExprError(f"the result {type(v).__name__} is not a number, string, bool or list", "use real numbers")
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float))  # bool included: True + 1 is 2, as in Python
+
+
+def _check_operands(op: ast.operator, a: Any, b: Any) -> None:
+    # arithmetic on numbers only; '+' also joins two strings. No list
+    # arithmetic ([0] * 10**9), no string repetition or %-formatting.
+    if _is_num(a) and _is_num(b):
+        return
+    if isinstance(op, ast.Add) and isinstance(a, str) and isinstance(b, str):
+        return
+    sym = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%", ast.Pow: "**"}[type(op)]
+    raise ExprError(f"'{sym}' is not defined for {_tname(a)} and {_tname(b)}", "arithmetic takes numbers ('+' also joins two strings)")
+
+
+def _tname(v: Any) -> str:
+    if isinstance(v, bool):
+        return "bool"
+    return {int: "int", float: "float", str: "string", list: "list"}.get(type(v), type(v).__name__)
 
 
 @lru_cache(maxsize=4096)
@@ -89,15 +140,15 @@ def _parse(source: str) -> ast.expr:
         return ast.parse(source, mode="eval").body
     except SyntaxError as exc:
         raise ExprError(f"cannot parse expression '{source}': {exc.msg}", "check the brackets and operators") from None
-    except (RecursionError, MemoryError, ValueError):
-        raise ExprError(f"cannot parse expression '{source}'", "simplify it") from None
+    except (RecursionError, MemoryError, ValueError, OverflowError):
+        raise ExprError(f"cannot parse expression '{source[:60]}'", "simplify it") from None
 
 
 def evaluate(source: str, scope: Mapping[str, Any]) -> Any:
-    if len(source) > MAX_EXPR_CHARS:
-        raise ExprError(f"expression is longer than {MAX_EXPR_CHARS} characters", "shorten it")
+    if len(source) > _max_chars():
+        raise ExprError(f"expression is longer than {_max_chars()} characters", limit_hint("MAX_EXPR_CHARS", MAX_EXPR_CHARS, "shorten it, or move parts into vars"))
     try:
-        return _eval(_parse(source.strip()), scope)
+        return _check_num(_eval(_parse(source.strip()), scope))
     except RecursionError:
         raise ExprError("expression is nested too deeply", "simplify it") from None
 
@@ -121,26 +172,26 @@ def _eval(node: ast.AST, scope: Mapping[str, Any]) -> Any:
     if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
         a = _eval(node.left, scope)
         b = _eval(node.right, scope)
-        if isinstance(node.op, ast.Pow):
-            if not isinstance(b, (int, float)) or isinstance(b, bool) or abs(b) > 64:
-                raise ExprError("exponent must be a number of at most 64", "")
-        if isinstance(node.op, ast.Mult) and (isinstance(a, str) or isinstance(b, str)):
-            raise ExprError("strings cannot be multiplied", "")
+        _check_operands(node.op, a, b)
+        if isinstance(node.op, ast.Pow) and abs(b) > MAX_EXPONENT:
+            raise ExprError(f"exponent {b} is larger than {MAX_EXPONENT} (a fixed limit on ** in expressions)", "use a smaller power; powers are for width multipliers, not for sizes")
+        if isinstance(node.op, ast.Pow) and isinstance(a, (int, float)) and a < 0 and isinstance(b, float) and not b.is_integer():
+            raise ExprError(f"({a}) ** {b} is not a real number", "")
         try:
             return _check_num(_BINOPS[type(node.op)](a, b))
         except ZeroDivisionError:
-            raise ExprError("division by zero", "") from None
-        except (TypeError, OverflowError) as exc:
-            raise ExprError(f"cannot compute: {exc}", "") from None
+            raise ExprError(f"division by zero in '{ast.unparse(node)}'", "check the divisor") from None
+        except (TypeError, OverflowError, ValueError) as exc:
+            raise ExprError(f"cannot compute '{ast.unparse(node)}': {exc}", "") from None
     if isinstance(node, ast.UnaryOp):
         v = _eval(node.operand, scope)
         if isinstance(node.op, ast.Not):
             return not v
-        if isinstance(node.op, ast.USub) and isinstance(v, (int, float)):
+        if isinstance(node.op, ast.USub) and _is_num(v):
             return -v
-        if isinstance(node.op, ast.UAdd) and isinstance(v, (int, float)):
+        if isinstance(node.op, ast.UAdd) and _is_num(v):
             return v
-        raise ExprError("unsupported unary operator", "")
+        raise ExprError(f"'{ast.unparse(node)}': unary operator on {_tname(v)} is not allowed", "use it on numbers")
     if isinstance(node, ast.BoolOp):
         if isinstance(node.op, ast.And):
             result: Any = True
@@ -161,11 +212,11 @@ def _eval(node: ast.AST, scope: Mapping[str, Any]) -> Any:
             if type(op) not in _CMPS:
                 raise ExprError("unsupported comparison", "use == != < <= > >=")
             right = _eval(comp, scope)
-            try:
-                if not _CMPS[type(op)](left, right):
-                    return False
-            except TypeError as exc:
-                raise ExprError(f"cannot compare: {exc}", "") from None
+            ordered = not isinstance(op, (ast.Eq, ast.NotEq))
+            if ordered and not ((_is_num(left) and _is_num(right)) or (isinstance(left, str) and isinstance(right, str))):
+                raise ExprError(f"cannot compare {_tname(left)} with {_tname(right)} in '{ast.unparse(node)}'", "compare numbers with numbers, strings with strings")
+            if not _CMPS[type(op)](left, right):
+                return False
             left = right
         return True
     if isinstance(node, ast.IfExp):
@@ -174,13 +225,20 @@ def _eval(node: ast.AST, scope: Mapping[str, Any]) -> Any:
         return [_eval(e, scope) for e in node.elts]
     if isinstance(node, ast.Call):
         if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS or node.keywords:
-            name = node.func.id if isinstance(node.func, ast.Name) else "this"
-            raise ExprError(f"calling '{name}' is not allowed", f"allowed functions: {', '.join(FUNCTIONS)}")
+            name = ast.unparse(node.func) if not isinstance(node.func, ast.Name) else node.func.id
+            raise ExprError(f"calling '{name[:60]}' is not allowed", f"allowed functions: {', '.join(FUNCTIONS)}")
         args = [_eval(a, scope) for a in node.args]
+        fname = node.func.id
+        for a in args:
+            # min/max also take one list of numbers
+            if not (_is_num(a) or (fname in ("min", "max") and len(args) == 1 and isinstance(a, list) and all(_is_num(x) for x in a))):
+                raise ExprError(f"{fname}() takes numbers, got {_tname(a)}", "")
         try:
-            return _check_num(FUNCTIONS[node.func.id](*args))
+            return _check_num(FUNCTIONS[fname](*args))
+        except ZeroDivisionError:
+            raise ExprError(f"division by zero in {fname}()", "check the divisor") from None
         except (TypeError, ValueError, OverflowError) as exc:
-            raise ExprError(f"{node.func.id}(): {exc}", "") from None
+            raise ExprError(f"{fname}(): {exc}", "") from None
     raise ExprError(f"'{ast.unparse(node)}' is not allowed in an expression", "use arithmetic, comparisons and the allowed functions")
 
 

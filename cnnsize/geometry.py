@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from math import prod
+from math import gcd, prod
 from typing import Any, NamedTuple, Union
 
 from .errors import RuleError
@@ -220,16 +220,26 @@ def transposed_taps(n: int, o: int, k: int, s: int, d: int, pb: int) -> int:
     """Number of (input position, tap) pairs that land inside the output.
 
     Counting connections of a transposed conv exactly: taps that land in the
-    cropped padding feed no output unit.
+    cropped padding feed no output unit. Loops over the shorter of the two
+    ranges, so a huge kernel on a small input (or the reverse) stays cheap.
     """
     total = 0
-    for t in range(k):
-        off = t * d - pb
-        # positions i in [0, n) with 0 <= i*s + off < o
-        lo = max(0, -(off // s))  # ceil(-off / s)
-        hi = min(n - 1, (o - 1 - off) // s)
-        if hi >= lo:
-            total += hi - lo + 1
+    if k <= n:
+        for t in range(k):
+            off = t * d - pb
+            # positions i in [0, n) with 0 <= i*s + off < o
+            lo = max(0, -(off // s))  # ceil(-off / s)
+            hi = min(n - 1, (o - 1 - off) // s)
+            if hi >= lo:
+                total += hi - lo + 1
+    else:
+        for i in range(n):
+            off = i * s - pb
+            # taps t in [0, k) with 0 <= off + t*d < o
+            lo = max(0, -(off // d))
+            hi = min(k - 1, (o - 1 - off) // d)
+            if hi >= lo:
+                total += hi - lo + 1
     return total
 
 
@@ -250,14 +260,12 @@ def rf_window(rf: RF, w: Window) -> RF:
 def rf_transposed(rf: RF, w: Window) -> RF:
     out = []
     for a, k, st, d, (pb, _pa) in zip(rf, w.kernel, w.stride, w.dilation, w.pads):
-        span = 0
-        for r in range(st):
-            taps = [t for t in range(k) if (t * d) % st == r]
-            if taps:
-                span = max(span, (taps[-1] - taps[0]) * d // st)
-        out.append(
-            AxisRF(a.size + span * a.jump, _div(a.jump, st), a.start2 + _div(a.jump * (2 * pb - d * (k - 1)), st))
-        )
+        # Taps reaching one output share a residue of t*d mod st: they step by
+        # p = st/gcd(d, st) taps, i.e. d/gcd input positions. The widest class
+        # starts at tap 0, so the largest span is floor((k-1)/p) * d/gcd.
+        g = gcd(d, st)
+        span = (k - 1) // (st // g) * (d // g)
+        out.append(AxisRF(a.size + span * a.jump, _div(a.jump, st), a.start2 + _div(a.jump * (2 * pb - d * (k - 1)), st)))
     return tuple(out)
 
 

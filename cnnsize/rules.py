@@ -78,7 +78,7 @@ def t_int(minimum: int) -> Callable[[Any, str], Any]:
         if v < minimum:
             raise RuleError("bad-value", f"'{key}' must be at least {minimum}, got {v}", f"use a value >= {minimum}", key)
         if v > 10**9:
-            raise RuleError("limit-size", f"'{key}' = {v:,} exceeds the 10^9 limit on one dimension", "check the value", key)
+            raise RuleError("limit-size", f"'{key}' = {v:,} exceeds the 10^9 limit on one dimension", "sizes are capped at 10^9 to catch typos (a fixed limit); check the value", key)
         return v
 
     return check
@@ -188,6 +188,8 @@ ACTIVATIONS: dict[str, int] = {
 def t_activation(v: Any, key: str) -> Any:
     if v is None or v == "none" or v is False:
         return None
+    if not isinstance(v, str):
+        raise RuleError("bad-type", f"'{key}' must be the name of one activation, got {v!r}", f"e.g. activation: relu; known: {', '.join(ACTIVATIONS)}", key)
     if v not in ACTIVATIONS:
         from .errors import did_you_mean
 

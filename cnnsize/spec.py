@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._gc import paused
-from .errors import Diagnostic, Loc, RuleError, SpecError, did_you_mean
+from .errors import Diagnostic, Loc, RuleError, SpecError, did_you_mean, in_source_order, limit, limit_hint
 from .expr import ExprError, has_template, render
 from .rules import COMMON_KEYS, KINDS, RULES, t_int
-from .yamlload import LList, LMap, load, read_text
+from .yamlload import LList, LMap, load_with_diagnostics, read_text
 
 FORMAT_VERSION = 1
+# defaults; CNNSIZE_MAX_LAYERS / CNNSIZE_MAX_BLOCK_DEPTH in the environment raise them
 MAX_LAYERS = 100_000
 MAX_BLOCK_DEPTH = 32
 
@@ -56,6 +57,11 @@ class LayerDef:
     explicit_inputs: bool
     block: str | None = None
     inputs: list[str] = field(default_factory=list)
+    # the definition has an error (already reported): the engine does not
+    # analyse it, and layers reading it are skipped rather than misreported
+    invalid: bool = False
+    instance: str | None = None  # innermost block instance holding this layer
+    instance_loc: Loc | None = None
 
 
 @dataclass
@@ -72,6 +78,12 @@ class Spec:
     vars: dict[str, Any] = field(default_factory=dict)
     input_loc: Loc | None = None
     loc: Loc | None = None
+    # errors found while reading the spec; the engine adds its own to these
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    # False when the layer graph could not be built (no usable input shape,
+    # or expansion stopped at a limit): nothing can be analysed then
+    complete: bool = True
+    check_dangling: bool = True
 
 
 class _Names:
@@ -99,11 +111,20 @@ class _Builder:
         self.type_counts: dict[tuple[str, str], int] = {}
         self.too_many = False
         self.base_params: dict[str, Any] = {}  # kind -> (params from defaults, required keys) or None
+        self.max_layers = limit("MAX_LAYERS", MAX_LAYERS)
+        self.max_block_depth = limit("MAX_BLOCK_DEPTH", MAX_BLOCK_DEPTH)
+        self.broken_blocks: set[str] = set()
+        self.block_sizes: dict[str, int] = {}
+        # (block, instance, instance location) of the instances being expanded
+        self.ctx: list[tuple[str, str, Loc | None]] = []
 
     # -- diagnostics --------------------------------------------------------
 
     def err(self, code: str, msg: str, hint: str = "", loc: Loc | None = None, layer: str | None = None, kind: str | None = None) -> None:
-        self.diags.append(Diagnostic(code, msg, hint, loc, layer, kind))
+        d = Diagnostic(code, msg, hint, loc, layer, kind)
+        if self.ctx:
+            d.block, d.instance, d.instance_loc = self.ctx[-1]
+        self.diags.append(d)
 
     def unknown_keys(self, m: LMap, allowed: set[str], what: str, layer: str | None = None, kind: str | None = None) -> bool:
         ok = True
@@ -113,6 +134,34 @@ class _Builder:
                 self.err("unknown-key", f"unknown key '{key}' in {what}", hint, m.key_locs.get(key, m.loc), layer, kind)
                 ok = False
         return ok
+
+    def new_layer(self, ld: LayerDef) -> None:
+        if self.ctx:
+            _b, ld.instance, ld.instance_loc = self.ctx[-1]
+        self.layers.append(ld)
+        self.all_names[ld.name] = ld
+
+    def placeholder(self, entry: LMap, scope: Mapping[str, Any], names: _Names, local: str | None, prev: str, kind: str | None, block: str | None, use_inputs: bool = True) -> str:
+        """Stand in for an entry that could not be defined (its error is
+        already reported), so that layers reading it are skipped instead of
+        silently reading the layer before it and failing for the wrong reason."""
+        line = entry.loc.line if entry.loc else len(self.layers)
+        if local is None or has_template(local):
+            local = f"<line {line}>"
+        full = f"{names.prefix}{local}"
+        if full in self.all_names:
+            full = f"{full}<line {line}>"
+        raw: list[str] = [prev]
+        explicit = False
+        ins = entry.get("inputs") if use_inputs else None
+        if isinstance(ins, str) and not has_template(ins):
+            ins = [ins]
+        if isinstance(ins, list) and ins and all(isinstance(x, str) and not has_template(x) for x in ins):
+            raw, explicit = list(ins), True
+        k = kind or "?"
+        self.new_layer(LayerDef(full, k, k, {}, raw, entry.loc, dict(entry.value_locs), len(self.layers), names, explicit, block, invalid=True))
+        names.local.setdefault(local, full)
+        return full
 
     # -- templates ----------------------------------------------------------
 
@@ -128,7 +177,9 @@ class _Builder:
     def build(self, doc: Any) -> Spec:
         f = self.file
         if not isinstance(doc, LMap):
-            raise SpecError([Diagnostic("not-a-mapping", "a spec must be a YAML mapping", "start with 'cnnsize: 1'", getattr(doc, "loc", None) or Loc(f, 1, 1))])
+            what = "a list" if isinstance(doc, list) else f"a single {type(doc).__name__} value"
+            self.err("not-a-mapping", f"a spec must be a YAML mapping of keys, this file is {what}", "start with 'cnnsize: 1', 'name:', 'input:' and 'layers:'", getattr(doc, "loc", None) or Loc(f, 1, 1))
+            raise SpecError(in_source_order(self.diags))
         self.unknown_keys(doc, TOP_KEYS, "the spec")
         for key in ("cnnsize", "name", "input", "layers"):
             if key not in doc:
@@ -156,8 +207,12 @@ class _Builder:
                 self.expand(layers, dict(self.vars), top, "input", [], None)
         outputs = self.read_outputs(doc, top)
         budgets, budget_locs = self.read_budgets(doc)
-        if not self.diags:
+        complete = bool(shape) and not self.too_many and bool(self.layers)
+        if complete:
             self.resolve_inputs()
+        # a misspelt input or output leaves a layer unconsumed: that is the
+        # same mistake, so no dangling-output errors are added on top
+        wiring_ok = not any(d.code in ("undefined-input", "undefined-output") for d in self.diags)
         spec = Spec(
             name=name,
             file=f,
@@ -171,9 +226,10 @@ class _Builder:
             vars=self.vars,
             input_loc=doc.where("input"),
             loc=doc.loc,
+            diagnostics=in_source_order(self.diags),
+            complete=complete,
+            check_dangling=wiring_ok,
         )
-        if self.diags:
-            raise SpecError(sorted(self.diags, key=_order))
         return spec
 
     def read_vars(self, doc: LMap) -> None:
@@ -230,6 +286,9 @@ class _Builder:
             self.err("bad-type", "'blocks' must be a mapping of block names to definitions", "", doc.where("blocks"))
             return
         for name, body in b.items():
+            # a broken definition is reported once here; its instances
+            # become placeholders instead of repeating the error
+            self.broken_blocks.add(name)
             if not isinstance(body, LMap):
                 self.err("bad-type", f"block '{name}' must be a mapping with 'layers:'", "", b.where(name))
                 continue
@@ -241,9 +300,13 @@ class _Builder:
             if not isinstance(args, LMap):
                 self.err("bad-type", f"'args' of block '{name}' must be a mapping of names to defaults (~ = required)", "", body.where("args"))
                 continue
+            ok = True
             for a in args:
                 if not a.isidentifier() or a in INSTANCE_KEYS:
                     self.err("bad-name", f"block argument '{a}' is not a usable name", f"use an identifier other than {', '.join(sorted(INSTANCE_KEYS))}", args.key_locs[a])
+                    ok = False
+            if ok:
+                self.broken_blocks.discard(name)
             self.blocks[name] = body
 
     def read_outputs(self, doc: LMap, top: _Names) -> list[str]:
@@ -288,21 +351,26 @@ class _Builder:
             if self.too_many:
                 return prev
             if not isinstance(entry, LMap):
-                self.err("bad-layer", f"a layer must be a mapping, got {type(entry).__name__}", "write '- {name: x, type: conv, ...}'", eloc)
+                self.err("bad-layer", f"a layer must be a mapping, got {type(entry).__name__} {str(entry)[:40]!r}", "write '- {name: x, type: conv, ...}'", eloc)
+                prev = self.placeholder(LMap(eloc), scope, names, None, prev, None, block)
                 continue
+            nm0 = entry.get("name") if isinstance(entry.get("name"), str) else None
             if "when" in entry:
                 try:
                     cond = self.value(entry["when"], scope)
                 except ExprError as exc:
-                    self.err("template", exc.message, exc.hint, entry.where("when"), entry.get("name") if isinstance(entry.get("name"), str) else None)
+                    self.err("template", exc.message, exc.hint, entry.where("when"), nm0)
+                    prev = self.placeholder(entry, scope, names, nm0, prev, None, block)
                     continue
                 if not isinstance(cond, bool):
-                    self.err("bad-type", f"'when' must be true or false, got {cond!r}", "write a comparison, e.g. ${i == 0}", entry.where("when"))
+                    self.err("bad-type", f"'when' must be true or false, got {cond!r}", "write a comparison, e.g. ${i == 0}", entry.where("when"), nm0)
+                    prev = self.placeholder(entry, scope, names, nm0, prev, None, block)
                     continue
                 if not cond:
                     continue
             if "block" in entry and "type" in entry:
-                self.err("bad-layer", "a layer has both 'type' and 'block'", "a block instance names only 'block'", entry.loc)
+                self.err("bad-layer", "a layer has both 'type' and 'block'", "a block instance names only 'block'", entry.loc, nm0)
+                prev = self.placeholder(entry, scope, names, nm0, prev, None, block)
                 continue
             if "block" in entry:
                 prev = self.instance(entry, scope, names, prev, stack)
@@ -310,29 +378,59 @@ class _Builder:
                 prev = self.layer(entry, scope, names, prev, block)
         return prev
 
-    def repeat_count(self, entry: LMap, scope: Mapping[str, Any], who: str | None) -> int | None:
+    def min_size(self, entries: Any, stack: tuple[str, ...] = ()) -> int:
+        """A lower bound on the layers an entry list expands to (an entry with
+        `when`, or with a repeat computed by a template, counts 0), so that a
+        repeat that must pass the layer limit is refused before expanding."""
+        if not isinstance(entries, LList) or len(stack) > self.max_block_depth:
+            return 0
+        total = 0
+        for e in entries:
+            if not isinstance(e, LMap) or "when" in e:
+                continue
+            r = e.get("repeat", 1)
+            if isinstance(r, bool) or not isinstance(r, int) or r < 0:
+                continue
+            if "block" in e:
+                b = e["block"]
+                if not isinstance(b, str) or b not in self.blocks or b in stack:
+                    continue
+                if b not in self.block_sizes:
+                    self.block_sizes[b] = self.min_size(self.blocks[b].get("layers"), (*stack, b))
+                total += r * self.block_sizes[b]
+            else:
+                total += r
+            if total > self.max_layers:
+                return total  # enough to refuse; stop before the numbers grow
+        return total
+
+    def repeat_count(self, entry: LMap, scope: Mapping[str, Any], who: str | None, kind: str, per_rep: int = 1) -> tuple[int | None, bool]:
+        """(count, ok): count is None without 'repeat'; ok is False after an error."""
         if "repeat" not in entry:
-            return None
+            return None, True
         try:
             n = self.value(entry["repeat"], scope)
-            t_int(0)(n, "repeat")
         except ExprError as exc:
-            self.err("template", exc.message, exc.hint, entry.where("repeat"), who)
-            return 0
-        except RuleError as exc:
-            self.err(exc.code, exc.message, exc.hint, entry.where("repeat"), who)
-            return 0
-        if len(self.layers) + n > MAX_LAYERS:
+            self.err("template", exc.message, exc.hint, entry.where("repeat"), who, kind)
+            return None, False
+        if isinstance(n, int) and not isinstance(n, bool) and n > 0 and len(self.layers) + n * per_rep > self.max_layers:
+            each = f" of {per_rep:,} layers each" if per_rep > 1 else ""
             self.err(
                 "limit-layers",
-                f"repeat: {n:,} would expand the spec past the {MAX_LAYERS:,}-layer limit",
-                "use fewer repeats; the limit is cnnsize.spec.MAX_LAYERS",
+                f"repeat: {n:,}{each} would expand the spec past the {self.max_layers:,}-layer limit",
+                limit_hint("MAX_LAYERS", MAX_LAYERS, "use fewer repeats"),
                 entry.where("repeat"),
                 who,
+                kind,
             )
             self.too_many = True
-            return 0
-        return int(n)
+            return None, False
+        try:
+            t_int(0)(n, "repeat")
+        except RuleError as exc:
+            self.err(exc.code, exc.message, exc.hint, entry.where("repeat"), who, kind)
+            return None, False
+        return int(n), True
 
     def auto_name(self, names: _Names, typ: str) -> str:
         k = (names.prefix, typ)
@@ -346,15 +444,15 @@ class _Builder:
         if has_template(nm):
             return nm  # rendered per repetition
         if not isinstance(nm, str) or not nm or nm == "input" or any(ch in nm for ch in " \t\n"):
-            self.err("bad-name", f"layer name {nm!r} is not usable", "use a non-empty name without spaces, other than 'input'", entry.where("name"))
+            self.err("bad-name", f"layer name {nm!r} is not usable", "use a non-empty name without spaces, other than 'input'", entry.where("name"), None, typ)
             return None
         return nm
 
-    def register(self, names: _Names, local: str, full: str, loc: Loc | None, who: str) -> bool:
+    def register(self, names: _Names, local: str, full: str, loc: Loc | None, who: str, kind: str) -> bool:
         if full in self.all_names or local in names.local:
             first = self.all_names.get(full) or self.all_names.get(names.local.get(local, ""))
             where = f" (first at line {first.loc.line})" if first and first.loc else ""
-            self.err("duplicate-name", f"layer name '{local}' is used twice{where}", "give every layer a unique name", loc, who)
+            self.err("duplicate-name", f"layer name '{local}' is used twice{where}", "give every layer a unique name", loc, who, kind)
             return False
         return True
 
@@ -363,30 +461,37 @@ class _Builder:
         nm0 = entry.get("name") if isinstance(entry.get("name"), str) else None
         if typ is None:
             self.err("missing-key", "layer has no 'type'", "add e.g. 'type: conv' (or 'block:' for a block instance)", entry.loc, nm0)
-            return prev
+            return self.placeholder(entry, scope, names, nm0, prev, None, block)
         if not isinstance(typ, str) or typ not in KINDS:
             self.err("unknown-kind", f"unknown layer type {typ!r}", did_you_mean(str(typ), KINDS) or "see docs/spec.md for the layer kinds", entry.where("type"), nm0, str(typ))
-            return prev
+            return self.placeholder(entry, scope, names, nm0, prev, typ if isinstance(typ, str) else None, block)
         kind = KINDS[typ]
         rule = RULES[kind]
         allowed = _ALLOWED.get(kind) or _ALLOWED.setdefault(kind, COMMON_KEYS | set(rule.keys))
-        if not self.unknown_keys(entry, allowed, f"a {kind} layer", nm0, kind):
-            return prev
+        # An unknown key is reported, and the layer is still analysed from its
+        # known keys (so one run also finds the shape errors after it).
+        self.unknown_keys(entry, allowed, f"a {kind} layer", nm0, kind)
+        # a required key that an unknown key is a misspelling of ('filter:'
+        # for 'filters:') is not reported missing too: the hint says it
+        misspelt = {did_you_mean(k, allowed)[len("did you mean '") : -2] for k in entry if k not in allowed}
         local = self.read_name(entry, names, kind)
         if local is None:
-            return prev
-        count = self.repeat_count(entry, scope, local)
+            return self.placeholder(entry, scope, names, None, prev, kind, block)
+        count, ok = self.repeat_count(entry, scope, local, kind)
+        if not ok:
+            return prev if self.too_many else self.placeholder(entry, scope, names, local, prev, kind, block)
         reps = 1 if count is None else count
+        line = entry.loc.line if entry.loc else 0
         for r in range(reps):
             sc = scope if count is None else {**scope, "i": r, "n": count}
             try:
                 lname = render(local, sc) if has_template(local) else local
             except ExprError as exc:
                 self.err("template", exc.message, exc.hint, entry.where("name"), local, kind)
-                return prev
-            if not isinstance(lname, str):
-                self.err("bad-name", f"layer name {lname!r} must be a string", "", entry.where("name"), local, kind)
-                return prev
+                return self.placeholder(entry, scope, names, None, prev, kind, block)
+            if not isinstance(lname, str) or not lname or lname == "input":
+                self.err("bad-name", f"layer name {lname!r} must be a non-empty string other than 'input'", "", entry.where("name"), local, kind)
+                return self.placeholder(entry, scope, names, None, prev, kind, block)
             suffix = f".{r}" if count is not None else ""
             full = f"{names.prefix}{lname}{suffix}"
             fast = self.fast_params(entry, kind, sc)
@@ -399,10 +504,12 @@ class _Builder:
                     raw, loc = self.defaults[key], entry.loc
                 else:
                     if spec.required:
-                        self.err("missing-key", f"{kind} layer needs '{key}'", f"add '{key}:'", entry.loc, full, kind)
+                        if key not in misspelt:
+                            self.err("missing-key", f"{kind} layer needs '{key}'", f"add '{key}:'", entry.loc, full, kind)
                         bad = True
                     params[key] = spec.default
                     continue
+                val = raw
                 try:
                     val = self.value(raw, sc)
                     # ~ (null) on an optional key means "the default"
@@ -413,37 +520,40 @@ class _Builder:
                 except RuleError as exc:
                     self.err(exc.code, exc.message, exc.hint, loc, full, kind)
                     bad = True
-            raw_inputs: list[str] = []
+                except (TypeError, ValueError, ArithmeticError):
+                    # a key check that did not expect this type of value
+                    self.err("bad-type", f"'{key}' cannot be {_short(val)}", "see docs/spec.md for the values this key takes", loc, full, kind)
+                    bad = True
+            raw_inputs: list[str] = [prev]
             explicit = "inputs" in entry and r == 0
             if explicit:
                 try:
                     ins = self.value(entry["inputs"], sc)
                 except ExprError as exc:
                     self.err("template", exc.message, exc.hint, entry.where("inputs"), full, kind)
-                    return prev
-                if isinstance(ins, str):
-                    ins = [ins]
-                if not isinstance(ins, list) or not ins or not all(isinstance(x, str) for x in ins):
-                    self.err("bad-type", "'inputs' must be a list of layer names", "e.g. inputs: [conv1, conv2]", entry.where("inputs"), full, kind)
-                    return prev
-                raw_inputs = list(ins)
-            else:
-                raw_inputs = [prev]
-            if not self.register(names, lname + suffix, full, entry.where("name"), full):
-                continue
-            if bad:
+                    ins = None
+                else:
+                    if isinstance(ins, str):
+                        ins = [ins]
+                    if not isinstance(ins, list) or not ins or not all(isinstance(x, str) for x in ins):
+                        self.err("bad-type", f"'inputs' must be a list of layer names, got {ins!r}", "e.g. inputs: [conv1, conv2]", entry.where("inputs"), full, kind)
+                        ins = None
+                if ins is None:
+                    bad, explicit = True, False
+                else:
+                    raw_inputs = list(ins)
+            registered = self.register(names, lname + suffix, full, entry.where("name"), full, kind)
+            if not registered:
+                # keep it under a distinct name, so the layers after it read it (and are skipped)
+                full, bad = f"{full}<line {line}>", True
+            self.new_layer(LayerDef(full, kind, typ, params, raw_inputs, entry.loc, dict(entry.value_locs), len(self.layers), names, explicit, block, invalid=bad))
+            if registered:
                 names.local[lname + suffix] = full
-                prev = full
-                continue
-            ld = LayerDef(full, kind, typ, params, raw_inputs, entry.loc, dict(entry.value_locs), len(self.layers), names, explicit, block)
-            self.layers.append(ld)
-            self.all_names[full] = ld
-            names.local[lname + suffix] = full
-            if count is not None:
-                names.local[lname] = full  # the repeated layer's name means its last copy
+                if count is not None:
+                    names.local[lname] = full  # the repeated layer's name means its last copy
             prev = full
-            if len(self.layers) > MAX_LAYERS:
-                self.err("limit-layers", f"the spec expands past the {MAX_LAYERS:,}-layer limit", "the limit is cnnsize.spec.MAX_LAYERS", entry.loc, full, kind)
+            if len(self.layers) > self.max_layers:
+                self.err("limit-layers", f"the spec expands past the {self.max_layers:,}-layer limit", limit_hint("MAX_LAYERS", MAX_LAYERS, "use fewer layers or repeats"), entry.loc, full, kind)
                 self.too_many = True
                 return prev
         return prev
@@ -465,10 +575,10 @@ class _Builder:
             for key in entry:
                 spec = keys.get(key)
                 if spec is None:
-                    continue  # name, type, inputs, ...: unknown keys were rejected already
+                    continue  # name, type, inputs, ... and unknown keys (reported by unknown_keys)
                 val = self.value(entry[key], scope)
                 params[key] = spec.default if val is None and not spec.required else spec.check(val, key)
-        except (ExprError, RuleError):
+        except (ExprError, RuleError, TypeError, ValueError, ArithmeticError):
             return None
         for key in required:
             if key not in entry:
@@ -485,7 +595,7 @@ class _Builder:
                     return None  # lists and templates: checked per layer
                 try:
                     params[key] = spec.default if raw is None and not spec.required else spec.check(raw, key)
-                except RuleError:
+                except (RuleError, TypeError, ValueError, ArithmeticError):
                     return None
             else:
                 params[key] = spec.default
@@ -496,32 +606,42 @@ class _Builder:
     def instance(self, entry: LMap, scope: dict[str, Any], names: _Names, prev: str, stack: list[str]) -> str:
         bname = entry["block"]
         who = entry.get("name") if isinstance(entry.get("name"), str) else None
-        if not isinstance(bname, str) or bname not in self.blocks:
+
+        def stand_in(local: str | None, use_inputs: bool = True) -> str:
+            return self.placeholder(entry, scope, names, local, prev, bname if isinstance(bname, str) else None, None, use_inputs)
+
+        if not isinstance(bname, str) or (bname not in self.blocks and bname not in self.broken_blocks):
             self.err("unknown-block", f"unknown block {bname!r}", did_you_mean(str(bname), self.blocks) or f"blocks defined: {', '.join(self.blocks) or 'none'}", entry.where("block"), who)
-            return prev
+            return stand_in(who)
+        if bname in self.broken_blocks:
+            return stand_in(who)  # its definition's errors are already reported
         if bname in stack:
             self.err("recursive-block", f"block '{bname}' uses itself ({' -> '.join([*stack, bname])})", "a block cannot contain itself", entry.where("block"), who, bname)
-            return prev
-        if len(stack) >= MAX_BLOCK_DEPTH:
-            self.err("limit-block-depth", f"blocks nest deeper than {MAX_BLOCK_DEPTH} levels", "flatten the blocks; the limit is cnnsize.spec.MAX_BLOCK_DEPTH", entry.loc, who, bname)
-            return prev
+            return stand_in(who)
+        if len(stack) >= self.max_block_depth:
+            self.err("limit-block-depth", f"blocks nest deeper than {self.max_block_depth} levels", limit_hint("MAX_BLOCK_DEPTH", MAX_BLOCK_DEPTH, "flatten the blocks"), entry.loc, who, bname)
+            return stand_in(who)
         body = self.blocks[bname]
         args = body.get("args", LMap())
         arg_keys = {k for k in entry if k not in INSTANCE_KEYS}
-        for k in sorted(arg_keys - set(args)):
-            self.err("unknown-arg", f"block '{bname}' has no argument '{k}'", did_you_mean(k, args) or f"its arguments: {', '.join(args) or 'none'}", entry.key_locs[k], who, bname)
+        for k in sorted(arg_keys - set(args), key=lambda k: (entry.key_locs[k].line, entry.key_locs[k].col) if entry.key_locs.get(k) else (0, 0)):
+            self.err("unknown-arg", f"block '{bname}' has no argument '{k}'", did_you_mean(k, args) or f"its arguments: {', '.join(args) or 'none'}", entry.key_locs.get(k, entry.loc), who, bname)
         missing = [a for a, d in args.items() if d is None and a not in entry]
         for a in missing:
             self.err("missing-arg", f"block '{bname}' needs argument '{a}'", f"add '{a}:' to the instance", entry.loc, who, bname)
         if missing or arg_keys - set(args):
-            return prev
+            return stand_in(who)
         local = self.read_name(entry, names, bname)
         if local is None:
-            return prev
-        count = self.repeat_count(entry, scope, local)
+            return stand_in(None)
+        count, ok = self.repeat_count(entry, scope, local, bname, self.min_size(body.get("layers"), (*stack, bname)))
+        if not ok:
+            return prev if self.too_many else stand_in(local)
         reps = 1 if count is None else count
         last = prev
         for r in range(reps):
+            if self.too_many:
+                return last
             sc = scope if count is None else {**scope, "i": r, "n": count}
             full_inst = f"{names.prefix}{local}" + (f".{r}" if count is not None else "")
             if r == 0 and "inputs" in entry:
@@ -529,15 +649,15 @@ class _Builder:
                     ins = self.value(entry["inputs"], sc)
                 except ExprError as exc:
                     self.err("template", exc.message, exc.hint, entry.where("inputs"), full_inst, bname)
-                    return prev
+                    return stand_in(local, False)
                 if isinstance(ins, list) and len(ins) == 1 and isinstance(ins[0], str):
                     ins = ins[0]
                 if not isinstance(ins, str):
                     self.err("bad-type", "a block instance takes one input name", "e.g. inputs: [conv1]", entry.where("inputs"), full_inst, bname)
-                    return prev
-                inp = self.resolve_now(ins, names, entry.where("inputs"), full_inst)
+                    return stand_in(local, False)
+                inp = self.resolve_now(ins, names, entry.where("inputs"), full_inst, bname)
                 if inp is None:
-                    return prev
+                    return stand_in(local, False)
             else:
                 inp = last
             inner_scope = dict(self.vars)
@@ -550,36 +670,34 @@ class _Builder:
                     self.err("template", exc.message, exc.hint, entry.where(a) if a in entry else args.where(a), full_inst, bname)
                     ok = False
             if not ok:
-                return prev
+                return stand_in(local)
             if count is not None:
                 inner_scope.update(i=r, n=count)
             sub = _Names(full_inst + ".", inp, names)
-            out = self.expand(body["layers"], inner_scope, sub, inp, [*stack, bname], bname)
-            if "output" in body:
-                o = body["output"]
-                if not isinstance(o, str) or o not in sub.local:
-                    self.err("undefined-output", f"block '{bname}' output {o!r} is not one of its layers", did_you_mean(str(o), sub.local), body.where("output"), full_inst, bname)
-                    return prev
-                out = sub.local[o]
-            if out == inp:
-                self.err("empty-block", f"block '{bname}' produced no layers here (all left out by 'when')", "", entry.loc, full_inst, bname)
-                return prev
+            self.ctx.append((bname, full_inst, entry.loc))
+            try:
+                out = self.expand(body["layers"], inner_scope, sub, inp, [*stack, bname], bname)
+                if "output" in body:
+                    o = body["output"]
+                    if not isinstance(o, str) or o not in sub.local:
+                        self.err("undefined-output", f"block '{bname}' output {o!r} is not one of its layers", did_you_mean(str(o), sub.local), body.where("output"), full_inst, bname)
+                        return stand_in(local)
+                    out = sub.local[o]
+                if out == inp:
+                    self.err("empty-block", f"block '{bname}' produced no layers here (all left out by 'when')", "", entry.loc, full_inst, bname)
+                    return stand_in(local)
+            finally:
+                self.ctx.pop()
             names.local[local + (f".{r}" if count is not None else "")] = out
             last = out
         names.local[local] = last
         return last
 
-    def resolve_now(self, ref: str, names: _Names, loc: Loc | None, who: str) -> str | None:
-        if ref == "input":
-            return names.input_name
-        n: _Names | None = names
-        while n is not None:
-            if ref in n.local:
-                return n.local[ref]
-            n = n.parent
-        if ref in self.all_names:
-            return ref
-        self.err("undefined-input", f"input '{ref}' is not a layer defined before this one", did_you_mean(ref, list(names.local) + list(self.all_names)), loc, who)
+    def resolve_now(self, ref: str, names: _Names, loc: Loc | None, who: str, kind: str) -> str | None:
+        full = self._lookup(ref, names)
+        if full is not None:
+            return full
+        self.err("undefined-input", f"input '{ref}' is not a layer defined before this one", did_you_mean(ref, list(names.local) + list(self.all_names)) or "a block instance reads a layer defined before it (or 'input')", loc, who, kind)
         return None
 
     def resolve_inputs(self) -> None:
@@ -594,7 +712,11 @@ class _Builder:
                 full = self._lookup(ref, ld.scope)
                 if full is None:
                     candidates = list(ld.scope.local) + [n for n in self.all_names if not ld.scope.prefix or n.startswith(ld.scope.prefix)]
-                    self.err("undefined-input", f"input '{ref}' is not a layer", did_you_mean(ref, candidates) or "inputs name earlier layers (or 'input')", ld.key_locs.get("inputs", ld.loc), ld.name, ld.kind)
+                    d = Diagnostic("undefined-input", f"input '{ref}' is not a layer", did_you_mean(ref, candidates) or "inputs name earlier layers (or 'input')", ld.key_locs.get("inputs", ld.loc), ld.name, ld.kind)
+                    if ld.instance is not None:
+                        d.block, d.instance, d.instance_loc = ld.block, ld.instance, ld.instance_loc
+                    self.diags.append(d)
+                    ld.invalid = True
                 else:
                     out.append(full)
             ld.inputs = out
@@ -610,16 +732,33 @@ class _Builder:
         return ref if ref in self.all_names else None
 
 
-def _order(d: Diagnostic) -> tuple[int, int]:
-    return (d.loc.line, d.loc.col) if d.loc else (0, 0)
+def _short(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 @paused
-def parse(doc: Any, filename: str = "<spec>", overrides: Mapping[str, Any] | None = None) -> Spec:
-    """Validate and expand a loaded document (LMap, or a plain dict)."""
+def parse(doc: Any, filename: str = "<spec>", overrides: Mapping[str, Any] | None = None, keep_going: bool = False, diagnostics: list[Diagnostic] | None = None) -> Spec:
+    """Validate and expand a loaded document (LMap, or a plain dict).
+
+    With ``keep_going`` a spec with errors is still returned (its errors in
+    ``spec.diagnostics``, the faulty layers marked invalid), for
+    :func:`cnnsize.analysis.analyze` to report together with what it finds in
+    the valid layers. Without it, any error raises SpecError holding every
+    problem found, the engine's included. ``diagnostics``: faults found while
+    loading (duplicate keys) that did not stop the loader.
+    """
     if isinstance(doc, dict) and not isinstance(doc, LMap):
         doc = _wrap(doc)
-    return _Builder(filename, overrides).build(doc)
+    builder = _Builder(filename, overrides)
+    builder.diags.extend(diagnostics or [])
+    spec = builder.build(doc)
+    if spec.diagnostics and not keep_going:
+        from .analysis import analyze
+
+        analyze(spec)  # raises SpecError: the spec's errors plus the engine's
+        raise SpecError(spec.diagnostics)  # pragma: no cover - analyze raised
+    return spec
 
 
 def _wrap(v: Any) -> Any:
@@ -639,10 +778,12 @@ def _wrap(v: Any) -> Any:
 
 
 @paused
-def load_spec(path: str, overrides: Mapping[str, Any] | None = None) -> Spec:
+def load_spec(path: str, overrides: Mapping[str, Any] | None = None, keep_going: bool = False) -> Spec:
     text = read_text(path)
-    return parse(load(text, path), path, overrides)
+    doc, diags = load_with_diagnostics(text, path)
+    return parse(doc, path, overrides, keep_going, diags)
 
 
-def loads_spec(text: str, filename: str = "<spec>", overrides: Mapping[str, Any] | None = None) -> Spec:
-    return parse(load(text, filename), filename, overrides)
+def loads_spec(text: str, filename: str = "<spec>", overrides: Mapping[str, Any] | None = None, keep_going: bool = False) -> Spec:
+    doc, diags = load_with_diagnostics(text, filename)
+    return parse(doc, filename, overrides, keep_going, diags)

@@ -8,8 +8,11 @@ spec's header, never dropped silently: a shape-preserving node becomes an
 ``identity`` (a size-preserving one a ``reshape``) with a ``note:`` saying what
 it stood for.
 
-To keep specs short, an activation, a zero pad, a flatten and LeNet's untied
-bias are folded into the layer that produces their input when they are its
+Where the model repeats a module with the same structure (ResNet's
+bottlenecks), that module becomes a block and each occurrence an instance,
+values that differ becoming arguments; the blocked spec is kept only if it
+expands to exactly the flat one. To keep specs short, an activation, a zero
+pad, a flatten and LeNet's untied bias are also folded into the layer that produces their input when they are its
 only consumer (for a model built by :func:`cnnsize.torch.materialize`, only
 inside one spec layer, so the round trip is exact).
 """
@@ -39,6 +42,9 @@ class Proto:
     owner: str | None
     note: str = ""
     pad_value: float | None = None  # for pad layers: the constant, to know what they may fold into
+    custom: list[tuple[str, str]] = field(default_factory=list)  # user-defined modules it ran in, outermost first
+    instance: str | None = None  # the block candidate chosen among them
+    iclass: str = ""
 
 
 @dataclass
@@ -121,7 +127,8 @@ def _padding(v: Any, nd: int) -> Any:
 
 
 class _Importer:
-    def __init__(self, model: nn.Module, input_shape: tuple[int, ...], name: str) -> None:
+    def __init__(self, model: nn.Module, input_shape: tuple[int, ...], name: str, blocks: bool = True) -> None:
+        self.blocks = blocks
         self.model = model
         self.input_shape = tuple(input_shape)
         self.name = name
@@ -146,12 +153,18 @@ class _Importer:
         mode = FakeTensorMode(allow_non_fake_inputs=True)
         dev = next((p.device for p in self.model.parameters()), torch.device("cpu"))
         dtype = next((p.dtype for p in self.model.parameters() if p.is_floating_point()), torch.float32)
+        import contextlib
+        import io
+
         try:
             with mode:
                 x = torch.empty(1, *self.input_shape, device=dev, dtype=dtype)
-            ShapeProp(gm, fake_mode=mode).propagate(x)
+            # ShapeProp prints its own traceback before raising; the user gets one line
+            with contextlib.redirect_stderr(io.StringIO()):
+                ShapeProp(gm, fake_mode=mode).propagate(x)
         except Exception as exc:  # noqa: BLE001
-            raise ImportFailure(f"the model does not run on input {list(self.input_shape)}: {type(exc).__name__}: {exc}") from None
+            root = exc.__cause__ or exc
+            raise ImportFailure(f"the model does not run on input {list(self.input_shape)}: {type(root).__name__}: {str(root).splitlines()[0] if str(root) else ''}") from None
         return gm
 
     # -- helpers -------------------------------------------------------------------
@@ -192,7 +205,12 @@ class _Importer:
         if node.op != "call_module" and stack:
             # a function called in a submodule's forward: named after that submodule
             nm = f"{list(stack.values())[-1][0]}.{node.name.rstrip('0123456789').rstrip('_') or node.name}"
-        self.protos[node.name] = Proto(nm, kind, params, [self.resolve(a.name) for a in ins], self.shape(node) or (), self.owner(node), note, pad_value)
+        custom = [
+            (str(qual), getattr(typ, "__name__", "block"))
+            for qual, typ in (stack or {}).values()
+            if str(qual) != str(node.target) and not getattr(typ, "__module__", "").startswith("torch.nn")
+        ]
+        self.protos[node.name] = Proto(nm, kind, params, [self.resolve(a.name) for a in ins], self.shape(node) or (), self.owner(node), note, pad_value, custom=custom)
 
     def unsupported_node(self, node: torch.fx.Node, what: str) -> None:
         ins = self.tensor_args(node)
@@ -502,6 +520,22 @@ class _Importer:
             return src.owner is not None and src.owner == dst.owner
         return True
 
+    def feeds_fc(self, key: str, users: dict[str, list[str]]) -> bool:
+        """True when ``key``'s value reaches exactly one fc through shape-agnostic
+        layers only (dropout, identity, element-wise activations)."""
+        cur = key
+        for _ in range(len(self.protos)):
+            u = users.get(cur, [])
+            if len(u) != 1 or u[0] not in self.protos:
+                return False
+            nxt = self.protos[u[0]]
+            if nxt.kind == "fc":
+                return True
+            if nxt.kind not in SHAPE_AGNOSTIC:
+                return False
+            cur = u[0]
+        return False
+
     def fold(self, key: str, into: str) -> None:
         """Remove proto ``key`` (whose only input is ``into``): its users read ``into``."""
         del self.protos[key]
@@ -562,8 +596,8 @@ class _Importer:
                     self.fold(key, p.inputs[0])
                     changed = True
                     break
-                # a flatten whose only consumer is an fc: fc flattens by itself
-                if p.kind == "flatten" and len(u) == 1 and u[0] in self.protos and self.protos[u[0]].kind == "fc" and self.foldable(p, self.protos[u[0]]):
+                # a flatten that only feeds an fc (maybe through dropout): fc flattens by itself
+                if p.kind == "flatten" and self.feeds_fc(key, users) and (not self.materialized or self.foldable(p, self.protos[users[key][0]])):
                     self.fold(key, p.inputs[0])
                     changed = True
                     break
@@ -611,7 +645,7 @@ class _Importer:
         }
         if outputs != [prev]:
             spec["outputs"] = outputs
-        head = [f"# Imported from {self.name} with `cnnsize import torch` (torch.fx symbolic trace, flat: no blocks)."]
+        head = [f"# Imported from {self.name} with `cnnsize import torch` (torch.fx symbolic trace)."]
         if self.unsupported:
             head.append("# NOT EXPRESSED (stand-ins with a note: below; the figures of these nodes are missing):")
             head += [f"#   - {u}" for u in self.unsupported]
@@ -630,7 +664,181 @@ class _Importer:
         if "outputs" in spec:
             body.append("outputs: " + yaml.safe_dump(outputs, default_flow_style=True, width=10**6).strip())
         text = "\n".join(head + body) + "\n"
+        if self.blocks and not self.materialized:
+            blocked = self.with_blocks(layers, names, outputs, head, body[:4])
+            if blocked is not None:
+                text = blocked
         return ImportResult(spec, text, list(self.unsupported), list(self.notes))
+
+    def with_blocks(self, layers: list[tuple[str, str, Proto]], names: dict[str, str], outputs: list[str], head: list[str], top: list[str]) -> str | None:
+        """The same spec with one block per module class that occurs at least
+        twice with the same structure (values that differ become arguments).
+        Returns None when nothing repeats or the result would not expand to
+        exactly the flat spec."""
+        import json
+
+        import yaml
+
+        from ..spec import INSTANCE_KEYS
+
+        # the instance of a layer: the outermost user-defined module around it
+        # whose class has at least two instances (a class used once, such as a
+        # wrapper around the whole backbone, cannot be a block)
+        per_class: dict[str, set[str]] = {}
+        for _k, _nm, p in layers:
+            for qual, cls in p.custom:
+                per_class.setdefault(cls, set()).add(qual)
+        for _k, _nm, p in layers:
+            p.instance, p.iclass = None, ""
+            for qual, cls in p.custom:
+                if len(per_class[cls]) >= 2:
+                    p.instance, p.iclass = qual, cls
+                    break
+        used_by: dict[str, list[str]] = {}
+        for _k, nm, p in layers:
+            for i in p.inputs:
+                used_by.setdefault(names[i], []).append(nm)
+        # runs of consecutive layers that ran inside the same module instance
+        runs: list[tuple[str | None, str, list[tuple[str, Proto]]]] = []
+        for _k, nm, p in layers:
+            inst = p.instance if p.instance and nm.startswith(p.instance + ".") else None
+            if runs and inst is not None and runs[-1][0] == inst:
+                runs[-1][2].append((nm, p))
+            else:
+                runs.append((inst, p.iclass, [(nm, p)]))
+        groups = []  # (run index, block input, signature, values)
+        for ri, (inst, _cls, members) in enumerate(runs):
+            if inst is None or len(members) < 2:
+                continue
+            mset = {nm for nm, _ in members}
+            ext = {names[i] for _nm, p in members for i in p.inputs if names[i] not in mset}
+            inner_used = any(u not in mset for nm, _ in members[:-1] for u in used_by.get(nm, [])) or any(nm in outputs for nm, _ in members[:-1])
+            locals_ = [nm[len(inst) + 1 :] for nm, _ in members]
+            if len(ext) != 1 or inner_used or "input" in locals_:
+                continue
+            src = ext.pop()
+            sig, vals = [], {}
+            for (_nm, p), loc in zip(members, locals_):
+                prm = _non_default(p.kind, p.params)
+                ins = tuple("input" if names[i] == src else names[i][len(inst) + 1 :] for i in p.inputs)
+                sig.append((loc, p.kind, ins, tuple(prm), p.note))
+                for k2, v in prm.items():
+                    vals[(loc, k2)] = v
+            groups.append((ri, src, tuple(sig), vals))
+        by_sig: dict[tuple[str, tuple[Any, ...]], list[int]] = {}
+        for gi, (ri, _src, sig, _vals) in enumerate(groups):
+            by_sig.setdefault((runs[ri][1], sig), []).append(gi)
+        blocks: dict[str, dict[str, Any]] = {}
+        instance_of: dict[int, tuple[str, dict[str, Any], str]] = {}  # run index -> (block, args, input)
+        for (cls, sig), gis in by_sig.items():
+            if len(gis) < 2:
+                continue
+            keys = list(groups[gis[0]][3])
+            varying = [k for k in keys if len({json.dumps(groups[g][3][k], sort_keys=True) for g in gis}) > 1]
+            # values that vary together (conv1 and conv2 filters) share one argument
+            together: dict[str, list[tuple[str, str]]] = {}
+            for lk in varying:
+                together.setdefault(json.dumps([groups[g][3][lk] for g in gis], sort_keys=True), []).append(lk)
+            argname: dict[tuple[str, str], str] = {}
+            taken: set[str] = set(INSTANCE_KEYS)
+            for lks in together.values():
+                keys_ = {key for _loc, key in lks}
+                a = keys_.pop() if len(keys_) == 1 else f"{lks[0][0]}_{lks[0][1]}"
+                a = "".join(ch if ch.isalnum() else "_" for ch in a)
+                a = a if a[0].isalpha() else f"a_{a}"
+                if a in taken:
+                    a = "".join(ch if ch.isalnum() else "_" for ch in f"{lks[0][0]}_{lks[0][1]}")
+                    a = a if a[0].isalpha() else f"a_{a}"
+                while a in taken:
+                    a += "_"
+                taken.add(a)
+                for lk in lks:
+                    argname[lk] = a
+            bname, k = cls or "block", 2
+            while bname in blocks:
+                bname, k = f"{cls}_{k}", k + 1
+            body_layers = []
+            prev_local = "input"
+            for loc, kind, ins, prm_keys, note in sig:
+                d: dict[str, Any] = {"name": loc, "type": kind}
+                for key in prm_keys:
+                    d[key] = f"${{{argname[(loc, key)]}}}" if (loc, key) in argname else groups[gis[0]][3][(loc, key)]
+                if list(ins) != [prev_local]:
+                    d["inputs"] = list(ins)
+                if note:
+                    d["note"] = note
+                body_layers.append(d)
+                prev_local = loc
+            blocks[bname] = {"args": {a: None for a in dict.fromkeys(argname.values())}, "layers": body_layers}
+            for g in gis:
+                ri, src, _sig, vals = groups[g]
+                instance_of[ri] = (bname, {a: vals[lk] for lk, a in argname.items()}, src)  # shared args: equal values
+        if not blocks:
+            return None
+        lines = list(top)
+        lines.append("blocks:")
+        for bname, b in blocks.items():
+            lines.append(f"  {yaml.safe_dump(bname, width=10**6).splitlines()[0]}:")
+            if b["args"]:
+                lines.append("    args: " + yaml.safe_dump(b["args"], default_flow_style=True, sort_keys=False, width=10**6).strip())
+            lines.append("    layers:")
+            for d in b["layers"]:
+                lines.append("      - " + yaml.safe_dump(d, default_flow_style=True, sort_keys=False, width=10**6).strip())
+        lines.append("layers:")
+        prev = "input"
+        for ri, (inst, _cls, members) in enumerate(runs):
+            if ri in instance_of:
+                bname, args, src = instance_of[ri]
+                d = {"name": inst, "block": bname, **args}
+                if src != prev:
+                    d["inputs"] = [src]
+                lines.append("  - " + yaml.safe_dump(d, default_flow_style=True, sort_keys=False, width=10**6).strip())
+                prev = members[-1][0]
+                continue
+            for nm, p in members:
+                d = {"name": nm, "type": p.kind, **_non_default(p.kind, p.params)}
+                ins = [names[i] for i in p.inputs]
+                if ins != [prev]:
+                    d["inputs"] = ins
+                if p.note:
+                    d["note"] = p.note
+                lines.append("  - " + yaml.safe_dump(d, default_flow_style=True, sort_keys=False, width=10**6).strip())
+                prev = nm
+        if outputs != [prev]:
+            lines.append("outputs: " + yaml.safe_dump(outputs, default_flow_style=True, width=10**6).strip())
+        n_inst = len(instance_of)
+        text = "\n".join([*head, f"# {len(blocks)} block(s) for {n_inst} repeated module instances; every block expands to the traced layers.", *lines]) + "\n"
+        return text if _same_expansion(text, self._flat_text(layers, names, outputs, top)) else None
+
+    def _flat_text(self, layers: list[tuple[str, str, Proto]], names: dict[str, str], outputs: list[str], top: list[str]) -> str:
+        import yaml
+
+        lines = [*top, "layers:"]
+        prev = "input"
+        for _k, nm, p in layers:
+            d: dict[str, Any] = {"name": nm, "type": p.kind, **_non_default(p.kind, p.params)}
+            ins = [names[i] for i in p.inputs]
+            if ins != [prev]:
+                d["inputs"] = ins
+            lines.append("  - " + yaml.safe_dump(d, default_flow_style=True, sort_keys=False, width=10**6).strip())
+            prev = nm
+        if outputs != [prev]:
+            lines.append("outputs: " + yaml.safe_dump(outputs, default_flow_style=True, width=10**6).strip())
+        return "\n".join(lines) + "\n"
+
+
+def _same_expansion(a_text: str, b_text: str) -> bool:
+    """Both specs analyse to the same layers with the same figures."""
+    from ..analysis import analyze
+    from ..errors import SpecError
+    from ..spec import loads_spec
+
+    try:
+        a, b = analyze(loads_spec(a_text)), analyze(loads_spec(b_text))
+    except SpecError:
+        return False
+    fig = ("name", "kind", "inputs", "output_shape", "weights", "biases", "macs", "flops", "connections")
+    return [tuple(getattr(r, f) for f in fig) for r in a.layers] == [tuple(getattr(r, f) for f in fig) for r in b.layers]
 
 
 def _non_default(kind: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -647,10 +855,11 @@ def _non_default(kind: str, params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+SHAPE_AGNOSTIC = {"dropout", "identity", "relu", "relu6", "leakyrelu", "elu", "sigmoid", "tanh", "gelu", "silu", "hardswish", "hardsigmoid", "softplus"}
 ACT_TO_KEY = {"relu", "relu6", "leakyrelu", "elu", "sigmoid", "tanh", "gelu", "silu", "hardswish", "hardsigmoid", "softplus", "softmax", "logsoftmax"}
 
 
-def import_module(model: nn.Module, input_shape: tuple[int, ...], name: str | None = None) -> ImportResult:
+def import_module(model: nn.Module, input_shape: tuple[int, ...], name: str | None = None, blocks: bool = True) -> ImportResult:
     """Trace ``model`` (one input of per-sample shape ``input_shape``) into a spec."""
     if not isinstance(model, nn.Module):
         raise ImportFailure(f"expected a torch.nn.Module, got {type(model).__name__}")
@@ -658,7 +867,7 @@ def import_module(model: nn.Module, input_shape: tuple[int, ...], name: str | No
     was_training = model.training
     model.eval()
     try:
-        return _Importer(model, input_shape, nm).run()
+        return _Importer(model, input_shape, nm, blocks).run()
     finally:
         model.train(was_training)
 

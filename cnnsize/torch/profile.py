@@ -24,7 +24,6 @@ from typing import Any
 
 import torch
 
-from ..conventions import get as get_convention
 from .materialize import DTYPES, materialize
 
 SCHEMA = "cnnsize.profile/1"
@@ -200,13 +199,20 @@ def calibrate(device: str, dtype: str) -> dict[str, Any]:
     """Measure achievable FLOP/s (a square matmul) and bandwidth (a large copy)."""
     tdtype = DTYPES[dtype]
     dev = torch.device(device)
-    n = 4096 if device.startswith("cuda") else 1024
-    a = torch.randn(n, n, device=dev).to(tdtype)
-    b = torch.randn(n, n, device=dev).to(tdtype)
-    best = float("inf")
+    # grow the matmul until one takes ~50 ms (or the size cap): a large enough
+    # problem for the peak, without minutes on dtypes the CPU only emulates
     with torch.inference_mode():
-        torch.mm(a, b)
-        _sync(device)
+        for n in (1024, 2048, 4096) if device.startswith("cuda") else (256, 512, 1024):
+            a = torch.randn(n, n, device=dev).to(tdtype)
+            b = torch.randn(n, n, device=dev).to(tdtype)
+            torch.mm(a, b)
+            _sync(device)
+            t0 = time.perf_counter()
+            torch.mm(a, b)
+            _sync(device)
+            if time.perf_counter() - t0 > 0.05:
+                break
+        best = float("inf")
         for _ in range(5):
             t0 = time.perf_counter()
             torch.mm(a, b)
@@ -334,7 +340,11 @@ def _roofline(a: Any, dev: DeviceProfile, dtype: str, device: str) -> dict[str, 
     included), the bytes it must move, and max(compute time, memory time)."""
     from ..units import DTYPE_BYTES
 
-    cn = get_convention("cnnsize")
+    if a.convention != "cnnsize":
+        # the work of a layer is every FLOP cnnsize counts (element-wise work included)
+        from ..analysis import analyze
+
+        a = analyze(a.spec, input_shape=a.input_shape, batch=a.batch, dtype=a.dtype, convention="cnnsize", optimizer=a.optimizer)
 
     nbytes = DTYPE_BYTES[dtype]
     sizes = {"input": a.totals["input_bytes"]}
@@ -343,7 +353,7 @@ def _roofline(a: Any, dev: DeviceProfile, dtype: str, device: str) -> dict[str, 
     for r in a.layers:
         sizes[r.name] = r.activation_bytes
         mac_flops = 2 * r.raw_macs * a.batch
-        other = (cn.flops(r.kind, r.raw_macs, r.ops) - 2 * r.raw_macs) * a.batch
+        other = (r.flops - 2 * r.raw_macs) * a.batch
         moved = sum(sizes[i] for i in r.inputs) + r.activation_bytes + r.param_bytes + r.buffers * nbytes
         tf32 = cuda and (torch.backends.cuda.matmul.allow_tf32 if r.kind in ("fc", "rbf") else torch.backends.cudnn.allow_tf32)
         t_compute = mac_flops / dev.matrix_peak(dtype, tf32) + other / dev.vector_peak(dtype)
