@@ -14,7 +14,10 @@ Table 2, the batch API an architecture search would use, from spec dicts
   through analyze_dict and through cnnsize.analyze_many.
 
 Each figure is the median of --repeat timed loops (each loop runs at least
---min-time seconds), with the fastest loop beside it.
+--min-time seconds), with the fastest loop beside it. The clock is this
+process's CPU time by default (time.process_time: what one core spends,
+unaffected by other processes waiting for a core); --clock wall for
+time.perf_counter. On an idle machine the two agree.
 
     python benchmarks/bench_inprocess.py            # the whole zoo
     python benchmarks/bench_inprocess.py --quick    # two small specs, short loops
@@ -43,25 +46,27 @@ from cnnsize.analysis import analyze  # noqa: E402
 from cnnsize.spec import parse  # noqa: E402
 from cnnsize.yamlload import load, read_text  # noqa: E402
 
+CLOCK = time.process_time
+
 
 def timeit(fn: Callable[[], Any], repeat: int, min_time: float) -> tuple[float, float]:
     """(median, min) seconds per call."""
     fn()
     n = 1
     while True:
-        t = time.perf_counter()
+        t = CLOCK()
         for _ in range(n):
             fn()
-        dt = time.perf_counter() - t
+        dt = CLOCK() - t
         if dt >= min_time:
             break
         n = max(n * 2, int(n * min_time / max(dt, 1e-9) * 1.1))
     per = [dt / n]
     for _ in range(repeat - 1):
-        t = time.perf_counter()
+        t = CLOCK()
         for _ in range(n):
             fn()
-        per.append((time.perf_counter() - t) / n)
+        per.append((CLOCK() - t) / n)
     return statistics.median(per), min(per)
 
 
@@ -110,7 +115,10 @@ def main() -> int:
     ap.add_argument("--min-time", type=float, default=0.2)
     ap.add_argument("--batch", type=int, default=200, help="number of different plain dicts")
     ap.add_argument("--quick", action="store_true", help="lenet5 and resnet18, short loops")
+    ap.add_argument("--clock", choices=("cpu", "wall"), default="cpu")
     args = ap.parse_args()
+    global CLOCK
+    CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
     paths = sorted(glob.glob(os.path.join(ROOT, "specs", "*.yaml")))
     if args.quick:
         args.specs, args.repeat, args.min_time, args.batch = "lenet5,resnet18", 3, 0.02, 10
@@ -118,7 +126,7 @@ def main() -> int:
         want = args.specs.split(",")
         paths = [os.path.join(ROOT, "specs", f"{n}.yaml") for n in want]
 
-    print(f"# In-process analysis (Python {platform.python_version()}, median of {args.repeat} loops, fastest in brackets; load average {os.getloadavg()[0]:.2f})\n")
+    print(f"# In-process analysis (Python {platform.python_version()}, {args.clock} time, median of {args.repeat} loops, fastest in brackets; load average {os.getloadavg()[0]:.2f})\n")
     print("| spec | layers | YAML load ms | parse ms | analyze ms | parse + analyze ms | us per layer |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     per_layer = []
