@@ -7,9 +7,11 @@ This module (like the whole analysis path) imports no torch.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from fractions import Fraction
 from math import prod
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fractions import Fraction
 
 from . import conventions as conv_mod
 from ._gc import paused

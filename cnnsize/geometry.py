@@ -10,20 +10,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from fractions import Fraction
 from math import gcd, prod
-from typing import Any, NamedTuple, Union
+from typing import TYPE_CHECKING, Any, NamedTuple, Union
 
 from .errors import RuleError
 
 Pads = tuple[tuple[int, int], ...]
-Num = Union[int, Fraction]  # noqa: UP007 - a runtime alias must work on 3.10
+if TYPE_CHECKING:  # fractions (and the decimal module it loads) only when a field turns fractional
+    from fractions import Fraction
+Num = Union[int, "Fraction"]  # noqa: UP007 - a runtime alias must work on 3.10
 
 
 def _div(x: Num, d: int) -> Num:
     """Exact division that stays an int when it can."""
     if isinstance(x, int) and x % d == 0:
         return x // d
+    from fractions import Fraction
+
     return Fraction(x) / d
 
 
