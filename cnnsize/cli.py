@@ -145,13 +145,18 @@ def run_guarded(fn: Callable[[], Any]) -> Any:
 
 
 def main() -> None:
+    # standalone_mode=False: click would otherwise turn Ctrl-C into "Aborted!"
+    # with exit 1, which reads as "budget exceeded" to a CI job.
     try:
-        cli.main(prog_name="cnnsize", standalone_mode=True)
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+        rv = cli.main(prog_name="cnnsize", standalone_mode=False)
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        interrupted()
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
     except SystemExit:
         raise
     except Exception as exc:  # noqa: BLE001 - last line of defence: no tracebacks
         click.echo(f"cnnsize: internal error: {type(exc).__name__}: {exc} (please report this with the spec)", err=True)
         sys.exit(EXIT_INTERNAL)
+    sys.exit(rv if isinstance(rv, int) else EXIT_OK)

@@ -20,7 +20,8 @@ def _rf(r: Any) -> str:
     size, _j, _s = _rf_json(r)
     if size is None:
         return "-"
-    return "x".join(str(s) for s in size)
+    # fields after a transposed conv or an upsample can be fractional
+    return "x".join(str(s) if isinstance(s, int) else f"{s:.2f}".rstrip("0").rstrip(".") for s in size)
 
 
 def _title(a: Analysis) -> str:
