@@ -11,7 +11,7 @@ Table 2, the batch API an architecture search would use, from spec dicts
   through cnnsize.analyze_dict, the same dict every time;
 - 200 different ResNet-18-sized plain dicts (no blocks, no templates; random
   widths and input sizes), so nothing can be reused from one spec to the next,
-  through analyze_dict and through cnnsize.analyze_many.
+  through analyze_dict (and cnnsize.analyze_many, where the package has one).
 
 Each figure is the median of --repeat timed loops (each loop runs at least
 --min-time seconds), with the fastest loop beside it. The clock is this
