@@ -66,7 +66,10 @@ def main() -> None:
     ap.add_argument("--max", type=int, default=100_000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--child", nargs=2)
+    ap.add_argument("--quick", action="store_true", help="10^2 and 10^3 layers, one repeat")
     args = ap.parse_args()
+    if args.quick:
+        args.max, args.repeat = 1_000, 1
     if args.child:
         child(args.child[0], int(args.child[1]), args.repeat)
         return
@@ -84,7 +87,11 @@ def main() -> None:
         print(f"\n## {kind}\n")
         print(table(["layers asked", "layers", "ms (parse+analyze)", "us/layer", "peak RSS MiB"], rows))
         if len(xs) >= 2:
-            print(f"\nfitted time exponent: {fit_exponent(xs, ts):.2f}; memory growth exponent: {fit_exponent(xs, ms):.2f}")
+            k = fit_exponent(xs, ts)
+            print(f"\nfitted time exponent: {k:.2f} ({'OK' if k <= 1.1 else 'ABOVE'} the 1.1 target); memory growth exponent: {fit_exponent(xs, ms):.2f}")
+        if xs[-1] >= 100_000:
+            secs, mib = ts[-1], float(rows[-1][-1])
+            print(f"10^5 layers: {secs:.2f} s ({'OK' if secs < 5 else 'ABOVE'} the 5 s target), peak RSS {mib:.0f} MiB ({'OK' if mib < 1024 else 'ABOVE'} the 1 GiB target)")
 
 
 if __name__ == "__main__":

@@ -7,11 +7,14 @@ This module (like the whole analysis path) imports no torch.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from fractions import Fraction
 from math import prod
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fractions import Fraction
 
 from . import conventions as conv_mod
+from ._gc import paused
 from .errors import Diagnostic, RuleError, SpecError, in_source_order
 from .geometry import RF, input_rf
 from .rules import RULES, Tensor
@@ -213,6 +216,7 @@ def _check_dangling(spec: Spec, used: dict[str, int]) -> list[Diagnostic]:
     return diags
 
 
+@paused
 def analyze(
     spec: Spec,
     *,
@@ -270,7 +274,7 @@ def analyze(
             tensors[ld.name] = None
             continue
         units = prod(res.shape)
-        if any(d < 1 for d in res.shape):
+        if res.shape and min(res.shape) < 1:
             diags.append(_at(Diagnostic("output-empty", f"output shape {list(res.shape)} has an empty axis", "use a larger input or less downsampling", ld.loc, ld.name, ld.kind), ld))
             tensors[ld.name] = None
             continue
@@ -316,18 +320,22 @@ SUMMED = ("units", "weights", "biases", "params", "buffers", "connections", "mac
 
 
 def _totals(reports: list[LayerReport], spec: Spec, used: dict[str, int], input_bytes: int, batch: int, nbytes: int, optimizer: str, input_units: int) -> dict[str, Any]:
-    t: dict[str, Any] = {k: 0 for k in SUMMED}
+    # one pass with local sums (dict updates per field cost more than the analysis)
+    units = weights = biases = buffers = connections = macs = flops = act = pbytes = wlayers = 0
     for r in reports:
-        t["units"] += r.units
-        t["weights"] += r.weights
-        t["biases"] += r.biases
-        t["params"] += r.params
-        t["buffers"] += r.buffers
-        t["connections"] += r.connections
-        t["macs"] += r.macs
-        t["flops"] += r.flops
-        t["activation_bytes"] += r.activation_bytes
-        t["param_bytes"] += r.param_bytes
+        units += r.units
+        weights += r.weights
+        biases += r.biases
+        buffers += r.buffers
+        connections += r.connections
+        macs += r.macs
+        flops += r.flops
+        act += r.activation_bytes
+        pbytes += r.param_bytes
+        if r.raw_macs:
+            wlayers += 1
+    sums = (units, weights, biases, weights + biases, buffers, connections, macs, flops, act, pbytes)
+    t: dict[str, Any] = dict(zip(SUMMED, sums))
     t["input_units"] = input_units
     t["input_bytes"] = input_bytes
     t["peak_activation_bytes"] = peak_bytes(reports, used, set(spec.outputs), input_bytes)
@@ -338,7 +346,7 @@ def _totals(reports: list[LayerReport], spec: Spec, used: dict[str, int], input_
     t["optimizer_state_bytes"] = t["param_bytes"] * OPTIMIZER_STATE[optimizer]
     t["training_bytes"] = t["saved_activation_bytes"] + 2 * t["param_bytes"] + t["optimizer_state_bytes"] + t["buffer_bytes"]
     t["depth"] = weight_depth(reports)
-    t["weight_layers"] = sum(1 for r in reports if r.raw_macs)
+    t["weight_layers"] = wlayers
     outs = [r for r in reports if r.name in spec.outputs]
     t["receptive_field"] = _rf_json(outs[0].rf)[0] if outs and outs[0].rf is not None else None
     return t
@@ -349,7 +357,8 @@ def weight_depth(reports: list[LayerReport]) -> int:
     depth papers quote (VGG-16: 16, ResNet-50: 50, GoogLeNet: 22)."""
     depth: dict[str, int] = {"input": 0}
     for r in reports:
-        depth[r.name] = max(depth[s] for s in r.inputs) + (1 if r.raw_macs else 0)
+        ins = r.inputs
+        depth[r.name] = (depth[ins[0]] if len(ins) == 1 else max(depth[s] for s in ins)) + (1 if r.raw_macs else 0)
     return max(depth.values())
 
 
@@ -367,8 +376,10 @@ def peak_bytes(reports: list[LayerReport], used: dict[str, int], outputs: set[st
     peak = live
     for r in reports:
         live += r.tensor_bytes
-        peak = max(peak, live)
-        for src in set(r.inputs):
+        if live > peak:
+            peak = live
+        ins = r.inputs
+        for src in ins if len(ins) == 1 else set(ins):
             remaining[src] -= 1
             if remaining[src] == 0 and src not in outputs:
                 live -= size[src]

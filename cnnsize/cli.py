@@ -24,14 +24,14 @@ EXIT_INTERNAL = 70
 # name -> "module:attribute" of a click command; modules load lazily
 COMMANDS: dict[str, str] = {
     "report": "cnnsize.cmd_report:report",
+    "profile": "cnnsize.cmd_profile:profile",
+    "import": "cnnsize.cmd_import:import_",
     "compare": "cnnsize.cmd_compare:compare",
     "check": "cnnsize.cmd_check:check",
     "schema": "cnnsize.cmd_schema:schema",
     "graph": "cnnsize.cmd_graph:graph",
     "sweep": "cnnsize.cmd_sweep:sweep",
     "tables": "cnnsize.cmd_tables:tables",
-    "profile": "cnnsize.cmd_profile:profile",
-    "import": "cnnsize.cmd_import:import_",
 }
 
 

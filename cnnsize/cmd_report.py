@@ -27,15 +27,26 @@ def report(spec: str, input_: str | None, batch: int, dtype: str, convention: st
     """Per-layer size and cost report of SPEC."""
     a = analyse_path(spec, input_, batch, dtype, convention, optimizer, sets, fmt)
     if fmt == "table":
-        from rich.console import Console
+        from . import render_table
 
         if output:
             with open(output, "w", encoding="utf-8") as fh:
-                from . import render_table
+                text = render_table.render_plain(a, raw, 200) if render_table.plain_ok(fh) else None
+                if text is not None:
+                    fh.write(text)
+                    return
+                from rich.console import Console
 
                 render_table.render(a, Console(file=fh, width=200), raw)
         else:
-            from . import render_table
+            import sys
+
+            # rich's import alone outweighs the analysis: pipes get the same bytes without it
+            text = render_table.render_plain(a, raw, 220) if render_table.plain_ok(sys.stdout) else None
+            if text is not None:
+                sys.stdout.write(text)
+                return
+            from rich.console import Console
 
             con = Console()
             # pipes and CI logs get the whole table instead of truncated cells

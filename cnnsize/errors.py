@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from difflib import get_close_matches
 from typing import Any
 
 
@@ -113,6 +112,8 @@ class SpecError(Exception):
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    from difflib import get_close_matches  # only on errors: not at start-up
+
     close = get_close_matches(str(word), sorted(set(choices)), n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else ""
 

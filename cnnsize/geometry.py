@@ -10,20 +10,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from fractions import Fraction
 from math import gcd, prod
-from typing import Any, NamedTuple, Union
+from typing import TYPE_CHECKING, Any, NamedTuple, Union
 
 from .errors import RuleError
 
 Pads = tuple[tuple[int, int], ...]
-Num = Union[int, Fraction]  # noqa: UP007 - a runtime alias must work on 3.10
+if TYPE_CHECKING:  # fractions (and the decimal module it loads) only when a field turns fractional
+    from fractions import Fraction
+Num = Union[int, "Fraction"]  # noqa: UP007 - a runtime alias must work on 3.10
 
 
 def _div(x: Num, d: int) -> Num:
     """Exact division that stays an int when it can."""
     if isinstance(x, int) and x % d == 0:
         return x // d
+    from fractions import Fraction
+
     return Fraction(x) / d
 
 
@@ -55,6 +58,8 @@ def input_rf(nd: int) -> RF:
 
 def per_axis(value: Any, nd: int, key: str, minimum: int) -> tuple[int, ...]:
     """An int, or one int per spatial axis, each at least ``minimum``."""
+    if type(value) is int and (value >= minimum or not nd):
+        return (value,) * nd
     vals = (value,) * nd if isinstance(value, int) and not isinstance(value, bool) else value
     if not isinstance(vals, (list, tuple)) or len(vals) != nd:
         raise RuleError(
@@ -119,6 +124,26 @@ def resolve_padding(padding: Any, spatial: Sequence[int], keff: Sequence[int], s
     return tuple((p, p) for p in sym)
 
 
+def _key(v: Any) -> Any:
+    """A hashable stand-in for a window argument, or None where two values
+    could compare equal yet behave differently (bools and floats equal ints)."""
+    t = type(v)
+    if t is int or t is str:
+        return v
+    if t is list or t is tuple:
+        out = []
+        for x in v:
+            k = _key(x)
+            if k is None:
+                return None
+            out.append(k)
+        return tuple(out)
+    return None
+
+
+_WINDOWS: dict[Any, Window] = {}
+
+
 def window(
     spatial: Sequence[int],
     kernel: Any,
@@ -129,6 +154,25 @@ def window(
     pool: bool = False,
 ) -> Window:
     """Output size of a sliding window (conv or pool), torch's arithmetic."""
+    # Networks repeat the same few windows (every 3x3/1 conv at one size):
+    # memoised on exact-typed arguments; a Window is immutable.
+    sp = tuple(spatial)
+    if type(kernel) is int and type(stride) is int and type(padding) is int and type(dilation) is int and all(type(n) is int for n in sp):
+        key: Any = (sp, kernel, stride, padding, dilation, bool(ceil_mode), bool(pool))
+    else:
+        key = (_key(sp), _key(kernel), _key(stride), _key(padding), _key(dilation), bool(ceil_mode), bool(pool))
+        if None in key:
+            return _window(spatial, kernel, stride, padding, dilation, ceil_mode, pool)
+    w = _WINDOWS.get(key)
+    if w is None:
+        w = _window(spatial, kernel, stride, padding, dilation, ceil_mode, pool)
+        if len(_WINDOWS) >= 4096:
+            _WINDOWS.clear()
+        _WINDOWS[key] = w
+    return w
+
+
+def _window(spatial: Sequence[int], kernel: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: bool, pool: bool) -> Window:
     nd = len(spatial)
     k = per_axis(kernel, nd, "kernel", 1)
     s = per_axis(stride, nd, "stride", 1)
@@ -206,10 +250,14 @@ def transposed_taps(n: int, o: int, k: int, s: int, d: int, pb: int) -> int:
 
 
 def rf_window(rf: RF, w: Window) -> RF:
-    return tuple(
-        AxisRF(a.size + (ke - 1) * a.jump, a.jump * st, a.start2 + (ke - 1 - 2 * pb) * a.jump)
-        for a, ke, st, (pb, _pa) in zip(rf, w.keff, w.stride, w.pads)
-    )
+    out = []
+    for a, k, d, st, (pb, _pa) in zip(rf, w.kernel, w.dilation, w.stride, w.pads):
+        ke = d * (k - 1) + 1
+        if ke == 1 and st == 1 and pb == 0 and type(a.jump) is int:
+            out.append(a)  # a 1x1/1 window leaves the field as it is (same values, same types)
+            continue
+        out.append(AxisRF(a.size + (ke - 1) * a.jump, a.jump * st, a.start2 + (ke - 1 - 2 * pb) * a.jump))
+    return tuple(out)
 
 
 def rf_transposed(rf: RF, w: Window) -> RF:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._gc import paused
 from .errors import Diagnostic, Loc, RuleError, SpecError, did_you_mean, in_source_order, limit, limit_hint
 from .expr import ExprError, has_template, render
 from .rules import COMMON_KEYS, KINDS, RULES, t_int
@@ -39,6 +40,7 @@ BUDGET_KEYS = {
     "max_receptive_field",
 }
 ALL_LAYER_KEYS = set(COMMON_KEYS).union(*(r.keys for r in RULES.values()))
+_ALLOWED: dict[str, set[str]] = {}  # kind -> keys a layer of that kind may have
 
 
 @dataclass(slots=True)
@@ -108,6 +110,7 @@ class _Builder:
         self.overrides = dict(overrides or {})
         self.type_counts: dict[tuple[str, str], int] = {}
         self.too_many = False
+        self.base_params: dict[str, Any] = {}  # kind -> (params from defaults, required keys) or None
         self.max_layers = limit("MAX_LAYERS", MAX_LAYERS)
         self.max_block_depth = limit("MAX_BLOCK_DEPTH", MAX_BLOCK_DEPTH)
         self.broken_blocks: set[str] = set()
@@ -477,7 +480,7 @@ class _Builder:
             return self.placeholder(entry, scope, names, nm0, prev, typ if isinstance(typ, str) else None, block)
         kind = KINDS[typ]
         rule = RULES[kind]
-        allowed = COMMON_KEYS | set(rule.keys)
+        allowed = _ALLOWED.get(kind) or _ALLOWED.setdefault(kind, COMMON_KEYS | set(rule.keys))
         # An unknown key is reported, and the layer is still analysed from its
         # known keys (so one run also finds the shape errors after it).
         self.unknown_keys(entry, allowed, f"a {kind} layer", nm0, kind)
@@ -504,9 +507,10 @@ class _Builder:
                 return self.placeholder(entry, scope, names, None, prev, kind, block)
             suffix = f".{r}" if count is not None else ""
             full = f"{names.prefix}{lname}{suffix}"
-            params: dict[str, Any] = {}
+            fast = self.fast_params(entry, kind, sc)
+            params: dict[str, Any] = {} if fast is None else fast
             bad = False
-            for key, spec in rule.keys.items():
+            for key, spec in rule.keys.items() if fast is None else ():
                 if key in entry:
                     raw, loc = entry[key], entry.where(key)
                 elif key in self.defaults:
@@ -566,6 +570,51 @@ class _Builder:
                 self.too_many = True
                 return prev
         return prev
+
+    def fast_params(self, entry: LMap, kind: str, scope: Mapping[str, Any]) -> dict[str, Any] | None:
+        """A layer's checked params in one pass over the keys it names, on top
+        of the defaults prepared once per kind. None at the first problem (or
+        where defaults need per-layer work): the layer then goes through the
+        per-key loop in layer(), which reports every problem in rule-key order."""
+        if kind not in self.base_params:
+            self.base_params[kind] = self._base(kind)
+        base = self.base_params[kind]
+        if base is None:
+            return None
+        params, required = base
+        params = dict(params)
+        keys = RULES[kind].keys
+        try:
+            for key in entry:
+                spec = keys.get(key)
+                if spec is None:
+                    continue  # name, type, inputs, ... and unknown keys (reported by unknown_keys)
+                val = self.value(entry[key], scope)
+                params[key] = spec.default if val is None and not spec.required else spec.check(val, key)
+        except (ExprError, RuleError, TypeError, ValueError, ArithmeticError):
+            return None
+        for key in required:
+            if key not in entry:
+                return None
+        return params
+
+    def _base(self, kind: str) -> tuple[dict[str, Any], list[str]] | None:
+        params: dict[str, Any] = {}
+        required = []
+        for key, spec in RULES[kind].keys.items():
+            if key in self.defaults:
+                raw = self.defaults[key]
+                if not isinstance(raw, (int, float, str, type(None))) or has_template(raw):
+                    return None  # lists and templates: checked per layer
+                try:
+                    params[key] = spec.default if raw is None and not spec.required else spec.check(raw, key)
+                except (RuleError, TypeError, ValueError, ArithmeticError):
+                    return None
+            else:
+                params[key] = spec.default
+                if spec.required:
+                    required.append(key)
+        return params, required
 
     def instance(self, entry: LMap, scope: dict[str, Any], names: _Names, prev: str, stack: list[str]) -> str:
         bname = entry["block"]
@@ -701,6 +750,7 @@ def _short(v: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+@paused
 def parse(doc: Any, filename: str = "<spec>", overrides: Mapping[str, Any] | None = None, keep_going: bool = False, diagnostics: list[Diagnostic] | None = None) -> Spec:
     """Validate and expand a loaded document (LMap, or a plain dict).
 
@@ -740,6 +790,7 @@ def _wrap(v: Any) -> Any:
     return v
 
 
+@paused
 def load_spec(path: str, overrides: Mapping[str, Any] | None = None, keep_going: bool = False) -> Spec:
     text = read_text(path)
     doc, diags = load_with_diagnostics(text, path)

@@ -4,7 +4,6 @@ human numbers like ``61.1M``. Integers stay exact everywhere else."""
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 _SUFFIX = {
@@ -43,6 +42,8 @@ def parse_quantity(value: Any) -> int:
         value = repr(value)
     if not isinstance(value, str):
         raise ValueError(f"expected a number or a string like 5M, got {type(value).__name__}")
+    from decimal import Decimal, InvalidOperation  # only budgets need it: not at start-up
+
     m = _QTY.match(value)
     if not m or m.group(2) not in _SUFFIX:
         raise ValueError(f"cannot read {value!r}; suffixes: k M G T, KB MB GB, KiB MiB GiB")
