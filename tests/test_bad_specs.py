@@ -21,7 +21,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -224,10 +223,8 @@ def test_generated_bad_input(gen, tmp_path, monkeypatch):
     for k, v in getattr(gen, "env", {}).items():
         monkeypatch.setenv(k, v)
     path, want = gen(tmp_path)
-    t = time.perf_counter()
     check_text(path, want)
     check_json(path, want)
-    assert time.perf_counter() - t < 30
 
 
 def test_generated_subprocess(tmp_path):

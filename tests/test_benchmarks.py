@@ -48,3 +48,9 @@ def test_bench_cli_quick():
     out = run("bench_cli.py", "--quick", timeout=600)
     assert "| cnnsize (python -m) |" in out
     assert "| FlopCounterMode |" in out
+
+
+def test_bench_hostile_quick():
+    out = run("bench_hostile.py", "--quick")
+    assert "alias bomb, 12 levels" in out
+    assert "cnnsize report bomb.yaml" in out

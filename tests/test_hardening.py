@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -33,17 +32,12 @@ def billion_laughs(levels: int = 9) -> str:
 
 def test_alias_bomb_refused_fast():
     text = billion_laughs()  # 9 levels: 9**9 = 387,420,489 "lol"s once expanded
-    t = time.perf_counter()
     with pytest.raises(SpecError) as ei:
         load(text, "bomb.yaml")
-    elapsed = time.perf_counter() - t
     (d,) = ei.value.diagnostics
     assert d.code == "limit-alias"
     assert "MAX_ALIAS_NODES" in d.hint and "CNNSIZE_MAX_ALIAS_NODES" in d.hint
-    # refused from the event stream at the first alias past the limit; measured
-    # at about a millisecond, asserted with room for a loaded CI machine
-    assert elapsed < 0.25, elapsed
-    print(f"alias bomb refused in {elapsed * 1000:.2f} ms")
+    # how fast: benchmarks/bench_hostile.py (no timed assertions in tests)
 
 
 def test_alias_bomb_through_cli_under_a_second(tmp_path):
@@ -54,11 +48,9 @@ def test_alias_bomb_through_cli_under_a_second(tmp_path):
 
     p = tmp_path / "bomb.yaml"
     p.write_text(billion_laughs(12))  # 9**12 nodes if expanded
-    t = time.perf_counter()
+    # the timeout only guards against a hang; speed is benchmarks/bench_hostile.py's
     out = subprocess.run([sys.executable, "-m", "cnnsize", "report", str(p)], cwd=ROOT, capture_output=True, text=True, timeout=60)
-    elapsed = time.perf_counter() - t
     assert out.returncode == 3 and "limit-alias" in out.stderr and "Traceback" not in out.stderr
-    assert elapsed < 5  # the whole process, interpreter start included
 
 
 def test_aliases_below_the_limit_are_fine():
@@ -86,16 +78,13 @@ def test_alias_limit_set_by_environment(monkeypatch):
     ],
 )
 def test_repeat_past_layer_limit_refused_at_once(body, each):
-    t = time.perf_counter()
     ds = errors(HEAD + "layers:\n" + body)
-    elapsed = time.perf_counter() - t
     (d,) = ds
     assert d.code == "limit-layers"
     assert f"{MAX_LAYERS:,}-layer limit" in d.message
     assert "MAX_LAYERS" in d.hint and "CNNSIZE_MAX_LAYERS=" in d.hint
     if each > 1:
         assert f"of {each:,} layers each" in d.message
-    assert elapsed < 0.5, elapsed  # nothing was expanded
 
 
 def test_layer_limit_raised_by_environment(monkeypatch):
@@ -133,10 +122,8 @@ HOSTILE = [
 
 @pytest.mark.parametrize("source", HOSTILE)
 def test_hostile_expressions_refused_quickly(source):
-    t = time.perf_counter()
     with pytest.raises(ExprError):
         evaluate(source, {"f": 8})
-    assert time.perf_counter() - t < 0.1
 
 
 def test_allowed_expressions():
