@@ -404,8 +404,9 @@ class _Importer:
         ins = self.tensor_args(node)
         src = self.shape(ins[0]) if ins else None
         nd = len(src) - 1 if src else 0
-        kw = dict(node.kwargs)
-        args = list(node.args)
+        # fx arguments are dynamically typed; each use below checks what it needs
+        kw: dict[str, Any] = dict(node.kwargs)
+        args: list[Any] = list(node.args)
         if t in (operator.add, torch.add, operator.iadd):
             self.scalar_or_merge(node, "add")
         elif t in (operator.mul, torch.mul, operator.imul):
@@ -423,7 +424,7 @@ class _Importer:
         elif t in ACT_FUNCS:
             kind = ACT_FUNCS[t]
             if kind in ("softmax", "logsoftmax") and not self.channel_dim(kw.get("dim", args[1] if len(args) > 1 else None), src):
-                self.unsupported_node(node, f"{t.__name__} not over channels")
+                self.unsupported_node(node, f"{getattr(t, '__name__', t)} not over channels")
                 return
             self.add(node, kind, {})
         elif t in (F.adaptive_avg_pool1d, F.adaptive_avg_pool2d, F.adaptive_avg_pool3d, F.adaptive_max_pool1d, F.adaptive_max_pool2d, F.adaptive_max_pool3d):
@@ -477,8 +478,9 @@ class _Importer:
                 return
             self.add(node, kind, {})
         elif m == "flatten":
-            args = list(node.args)
-            self.flatten(node, node.kwargs.get("start_dim", args[1] if len(args) > 1 else 0), node.kwargs.get("end_dim", args[2] if len(args) > 2 else -1))
+            args: list[Any] = list(node.args)
+            kwf: dict[str, Any] = dict(node.kwargs)
+            self.flatten(node, kwf.get("start_dim", args[1] if len(args) > 1 else 0), kwf.get("end_dim", args[2] if len(args) > 2 else -1))
         elif m in ("view", "reshape"):
             out = self.shape(node) or ()
             if len(out) == 1:
@@ -490,11 +492,11 @@ class _Importer:
         elif m in ("mul", "mul_"):
             self.scalar_or_merge(node, "mul")
         elif m == "mean" and src is not None:
-            dims = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else None)
+            dims: Any = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else None)
             dims = [dims] if isinstance(dims, int) else list(dims or [])
             rank = len(src) + 1
             dims = sorted(d + rank if d < 0 else d for d in dims)
-            keep = node.kwargs.get("keepdim", node.args[2] if len(node.args) > 2 else False)
+            keep: Any = node.kwargs.get("keepdim", node.args[2] if len(node.args) > 2 else False)
             if dims == list(range(2, rank)) and keep:
                 self.add(node, "globalavgpool", {})
             elif dims == list(range(2, rank)):
@@ -565,7 +567,7 @@ class _Importer:
                 if p.kind in ("untied_bias", "crop") or (p.kind in ACT_TO_KEY and p.inputs and p.inputs[0] in self.protos):
                     src_key = p.inputs[0] if p.inputs else None
                     src = self.protos.get(src_key) if src_key else None
-                    if src is None or users.get(src_key, []) != [key] or not self.foldable(src, p):
+                    if src is None or src_key is None or users.get(src_key, []) != [key] or not self.foldable(src, p):
                         continue
                     if p.kind == "untied_bias" and src.kind in ("conv", "dwconv") and src.params.get("bias") is False:
                         src.params["bias"] = "untied"
@@ -614,10 +616,8 @@ class _Importer:
         used: set[str] = {"input"}
         layers = []
         for key, p in self.protos.items():
-            if self.materialized and p.owner in getattr(self.model, "spec_names", {}):
-                base = self.model.spec_names[p.owner]  # type: ignore[index]
-            else:
-                base = p.name
+            spec_names: dict[str, str] = getattr(self.model, "spec_names", {}) if self.materialized else {}
+            base: str = spec_names.get(p.owner, p.name) if p.owner is not None else p.name
             nm, k = base, 2
             while nm in used:
                 nm, k = f"{base}_{k}", k + 1
@@ -726,11 +726,11 @@ class _Importer:
                     vals[(loc, k2)] = v
             groups.append((ri, src, tuple(sig), vals))
         by_sig: dict[tuple[str, tuple[Any, ...]], list[int]] = {}
-        for gi, (ri, _src, sig, _vals) in enumerate(groups):
-            by_sig.setdefault((runs[ri][1], sig), []).append(gi)
+        for gi, (ri, _src, gsig, _vals) in enumerate(groups):
+            by_sig.setdefault((runs[ri][1], gsig), []).append(gi)
         blocks: dict[str, dict[str, Any]] = {}
         instance_of: dict[int, tuple[str, dict[str, Any], str]] = {}  # run index -> (block, args, input)
-        for (cls, sig), gis in by_sig.items():
+        for (cls, gsig), gis in by_sig.items():
             if len(gis) < 2:
                 continue
             keys = list(groups[gis[0]][3])
@@ -759,7 +759,7 @@ class _Importer:
                 bname, k = f"{cls}_{k}", k + 1
             body_layers = []
             prev_local = "input"
-            for loc, kind, ins, prm_keys, note in sig:
+            for loc, kind, ins, prm_keys, note in gsig:
                 d: dict[str, Any] = {"name": loc, "type": kind}
                 for key in prm_keys:
                     d[key] = f"${{{argname[(loc, key)]}}}" if (loc, key) in argname else groups[gis[0]][3][(loc, key)]
@@ -797,9 +797,9 @@ class _Importer:
                 continue
             for nm, p in members:
                 d = {"name": nm, "type": p.kind, **_non_default(p.kind, p.params)}
-                ins = [names[i] for i in p.inputs]
-                if ins != [prev]:
-                    d["inputs"] = ins
+                ins_names = [names[i] for i in p.inputs]
+                if ins_names != [prev]:
+                    d["inputs"] = ins_names
                 if p.note:
                     d["note"] = p.note
                 lines.append("  - " + yaml.safe_dump(d, default_flow_style=True, sort_keys=False, width=10**6).strip())

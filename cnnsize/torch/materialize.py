@@ -79,6 +79,8 @@ class UntiedBias(nn.Module):
 
 
 class TableConv(nn.Module):
+    inverse: torch.Tensor  # a registered buffer
+
     """Convolution whose output map ``j`` reads only the input maps ``table[j]``.
 
     Rows of equal length form one grouped convolution over the gathered input
@@ -158,6 +160,8 @@ class RBF(nn.Module):
     """Euclidean RBF output units with fixed codes (LeNet-5's output layer):
     y_i = sum_j (x_j - w_ij)^2. The codes are a buffer, not parameters."""
 
+    codes: torch.Tensor  # a registered buffer
+
     def __init__(self, units: int, fan_in: int) -> None:
         super().__init__()
         codes = torch.empty(units, fan_in)
@@ -219,6 +223,9 @@ class Reshape(nn.Module):
 
 class SepConv(nn.Module):
     """Depthwise then pointwise convolution: one spec layer, two convolutions."""
+
+    dw: Any  # a torch ConvNd (its type depends on the number of spatial axes)
+    pw: Any
 
     def __init__(self, dw: nn.Module, dw_bias: nn.Module | None, pw: nn.Module) -> None:
         super().__init__()
@@ -363,16 +370,17 @@ def build_layer(kind: str, p: dict[str, Any], in_shapes: list[tuple[int, ...]], 
         native = kind != "lppool" and sym is not None and all(2 * a <= k for a, k in zip(sym, w.kernel))
         padding = sym if native else (0,) * nd
         pad = None
+        pool: nn.Module
         if not native and any(a or b for a, b in w.pads):
             if kind == "avgpool" and not p["count_include_pad"]:
                 raise NotImplementedError("avgpool with count_include_pad: false and asymmetric padding has no exact torch form")
             pad = Pad(_torch_pads(w.pads), value=float("-inf") if kind == "maxpool" else 0.0)
         if kind == "maxpool":
-            op: nn.Module = _cls("MaxPool", nd)(w.kernel, w.stride, padding, w.dilation, ceil_mode=p["ceil_mode"])
+            pool = _cls("MaxPool", nd)(w.kernel, w.stride, padding, w.dilation, ceil_mode=p["ceil_mode"])
         elif kind == "avgpool":
-            op = _cls("AvgPool", nd)(w.kernel, w.stride, padding, ceil_mode=p["ceil_mode"], count_include_pad=p["count_include_pad"])
+            pool = _cls("AvgPool", nd)(w.kernel, w.stride, padding, ceil_mode=p["ceil_mode"], count_include_pad=p["count_include_pad"])
         else:
-            op = _cls("LPPool", nd)(p["p"], w.kernel, w.stride, ceil_mode=p["ceil_mode"])
+            pool = _cls("LPPool", nd)(p["p"], w.kernel, w.stride, ceil_mode=p["ceil_mode"])
         crop = None
         if pad is not None and p["ceil_mode"]:
             # an explicit pad turns padding into input, which can admit one more
@@ -380,7 +388,7 @@ def build_layer(kind: str, p: dict[str, Any], in_shapes: list[tuple[int, ...]], 
             got = window([n + a + b for n, (a, b) in zip(sp, w.pads)], w.kernel, w.stride, 0, w.dilation, True, pool=True).out
             if list(got) != list(w.out):
                 crop = Crop([(0, g - o) for g, o in zip(got, w.out)])
-        return Layer(op, pad=pad, crop=crop)
+        return Layer(pool, pad=pad, crop=crop)
     if kind == "subsample":
         stride = p["stride"] if p.get("stride") is not None else p["kernel"]
         return Layer(Subsample(c, per_axis(p["kernel"], nd, "kernel", 1), per_axis(stride, nd, "stride", 1)), act=_act(p))
