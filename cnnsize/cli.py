@@ -86,6 +86,15 @@ def exit_code_for(results: Any) -> int:
     return EXIT_OK
 
 
+def emit(text: str, output: str | None) -> None:
+    """Data to FILE (-o) or stdout; diagnostics never come through here."""
+    if output:
+        with open(output, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    else:
+        click.echo(text, nl=not text.endswith("\n"))
+
+
 def usage_error(msg: str) -> NoReturn:
     raise click.UsageError(msg)
 

@@ -66,8 +66,6 @@ def compare(specs: tuple[str, ...], input_: str | None, batch: int, dtype: str, 
         return
     mod, fn = FORMATS[fmt].split(":")
     text = getattr(importlib.import_module(mod), fn)(d, raw)
-    if output:
-        with open(output, "w", encoding="utf-8") as fh:
-            fh.write(text)
-    else:
-        click.echo(text, nl=not text.endswith("\n"))
+    from .cli import emit
+
+    emit(text, output)

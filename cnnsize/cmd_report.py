@@ -56,8 +56,6 @@ def report(spec: str, input_: str | None, batch: int, dtype: str, convention: st
 
     mod, fn = FORMATS[fmt].split(":")
     text = getattr(importlib.import_module(mod), fn)(a, raw)
-    if output:
-        with open(output, "w", encoding="utf-8") as fh:
-            fh.write(text)
-    else:
-        click.echo(text, nl=not text.endswith("\n"))
+    from .cli import emit
+
+    emit(text, output)

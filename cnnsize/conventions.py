@@ -39,7 +39,6 @@ ACT_KINDS = frozenset(
 POOL_KINDS = ("maxpool", "avgpool", "lppool", "globalavgpool", "globalmaxpool", "adaptiveavgpool", "adaptivemaxpool")
 
 
-_MERGED: dict[tuple[int, str], tuple[Any, dict[str, int]]] = {}
 _FORMS: dict[tuple[int, str, str, bool], tuple[Any, tuple[tuple[str, int], ...]]] = {}
 
 
@@ -84,29 +83,10 @@ class Convention:
             return fn
         return {} if self.hooks else base
 
-    @staticmethod
-    def _apply(table: Table | None, kind: str, terms: Mapping[str, int], only_act: bool | None) -> int:
-        if not table:
-            return 0
-        # the merged weights of a (table, kind) are built once; the entry holds
-        # the table itself so that its id cannot be reused while cached
-        hit = _MERGED.get((id(table), kind))
-        if hit is None or hit[0] is not table:
-            hit = _MERGED[(id(table), kind)] = (table, {**table.get("*", {}), **table.get(kind, {})})
-        total = 0
-        # over the few weights rather than the many terms: the same integer sum
-        for t, wt in hit[1].items():
-            if only_act is not None and t.startswith("act.") != only_act:
-                continue
-            v = terms.get(t)
-            if v is not None:
-                total += wt * v
-        return total
-
     def _eval(self, which: str, kind: str, terms: Mapping[str, int], functional: bool) -> int:
         # The weights on each term are resolved once per (preset, figure, kind,
-        # functional) by _eval_uncached on terms of 1; the entry holds the preset
-        # so that its id cannot be reused while cached.
+        # functional); the entry holds the preset so that its id cannot be
+        # reused while cached.
         key = (id(self), which, kind, functional)
         hit = _FORMS.get(key)
         if hit is None or hit[0] is not self:
@@ -119,9 +99,9 @@ class Convention:
         return total
 
     def _form(self, which: str, kind: str, functional: bool) -> tuple[tuple[str, int], ...]:
-        """(term, weight) pairs with figure = sum(weight x term): the tables
-        merged and filtered as _eval_uncached does (integer weights, so the
-        same sum in any order)."""
+        """(term, weight) pairs with figure = sum(weight x term): the kind's
+        table merged over "*"; a fused activation is an nn.Module of its own
+        even after a functional op, so its act.* terms use the module table."""
         if which == "flops" and self.flops is None:
             return tuple((t, self.flops_per_mac * w) for t, w in self._form("macs", kind, functional))
         table = self._table(which, functional)
@@ -129,16 +109,6 @@ class Convention:
             return _pairs(table, kind, None)
         module = self.macs if which == "macs" else self.flops
         return _pairs(table, kind, False) + _pairs(module, kind, True)
-
-    def _eval_uncached(self, which: str, kind: str, terms: Mapping[str, int], functional: bool) -> int:
-        if which == "flops" and self.flops is None:
-            return self.flops_per_mac * self._eval_uncached("macs", kind, terms, functional)
-        table = self._table(which, functional)
-        if not functional or kind in ACT_KINDS:
-            return self._apply(table, kind, terms, None)
-        # a fused activation is an nn.Module of its own even after a functional op
-        module = self.macs if which == "macs" else self.flops
-        return self._apply(table, kind, terms, False) + self._apply(module, kind, terms, True)
 
     def layer_macs(self, kind: str, terms: Mapping[str, int], functional: bool = False) -> int:
         return self._eval("macs", kind, terms, functional)

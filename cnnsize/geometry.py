@@ -273,10 +273,10 @@ def rf_transposed(rf: RF, w: Window) -> RF:
 
 
 def rf_global(rf: RF, spatial: Sequence[int]) -> RF:
-    """A unit that sees the whole input along every axis (fc, global pool)."""
-    return tuple(
-        AxisRF(a.size + (n - 1) * a.jump, a.jump * n, a.start2 + (n - 1) * a.jump) for a, n in zip(rf, spatial)
-    )
+    """Units that all see the whole input along every axis (fc, global pool,
+    layernorm). Their fields coincide, so the jump between them is 0: later
+    layers then keep the whole-input field instead of growing past it."""
+    return tuple(AxisRF(a.size + (n - 1) * a.jump, 0, a.start2 + (n - 1) * a.jump) for a, n in zip(rf, spatial))
 
 
 def rf_merge(rfs: Sequence[RF | None]) -> RF | None:

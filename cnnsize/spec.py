@@ -240,14 +240,24 @@ class _Builder:
         for key, val in v.items():
             if not key.isidentifier():
                 self.err("bad-name", f"var name '{key}' is not an identifier", "use letters, digits and _", v.key_locs[key])
-            elif isinstance(val, (LMap, LList)) or val is None:
-                self.err("bad-type", f"var '{key}' must be a number, bool or string", "", v.where(key))
+            else:
+                self.check_var(key, val, v.where(key), "")
             self.vars[key] = val
         for key, val in self.overrides.items():
             if key not in self.vars:
                 self.err("unknown-var", f"--set {key}: the spec has no var '{key}'", did_you_mean(key, self.vars) or f"vars: {', '.join(self.vars) or 'none'}", v.loc or doc.loc)
-            else:
+            elif self.check_var(key, val, v.where(key), "--set "):
                 self.vars[key] = val
+
+    def check_var(self, key: str, val: Any, loc: Loc | None, via: str) -> bool:
+        """A var (from the spec or --set) is a plain number, bool or string."""
+        if isinstance(val, (dict, list)) or val is None:
+            self.err("bad-type", f"{via}var '{key}' must be a number, bool or string, got {_short(val)}", "lists and mappings belong in layer keys", loc)
+            return False
+        if has_template(val):
+            self.err("template", f"{via}var '{key}' is a template; vars are plain values", "compute it where it is used, e.g. filters: ${a * 2}", loc)
+            return False
+        return True
 
     def read_input(self, doc: LMap) -> tuple[int, ...]:
         if "input" not in doc:
@@ -434,8 +444,11 @@ class _Builder:
 
     def auto_name(self, names: _Names, typ: str) -> str:
         k = (names.prefix, typ)
-        self.type_counts[k] = self.type_counts.get(k, 0) + 1
-        return f"{typ}_{self.type_counts[k]}"
+        while True:  # skip names the user already took
+            self.type_counts[k] = self.type_counts.get(k, 0) + 1
+            name = f"{typ}_{self.type_counts[k]}"
+            if name not in names.local and names.prefix + name not in self.all_names:
+                return name
 
     def read_name(self, entry: LMap, names: _Names, typ: str) -> str | None:
         if "name" not in entry:

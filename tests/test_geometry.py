@@ -48,3 +48,22 @@ def test_activation_must_be_a_name():
         assert [d.code for d in exc.diagnostics] == ["bad-type"]
     else:
         raise AssertionError("a list activation was accepted")
+
+
+def _rf_of(layers, input_shape):
+    a = analyze(parse({"cnnsize": 1, "name": "t", "input": input_shape, "layers": layers}))
+    return {r.name: r for r in a.layers}
+
+
+def test_field_after_a_whole_input_layer_stays_the_whole_input():
+    # layernorm makes every unit see all 8x8 pixels; a 3x3 conv and a global
+    # pool after it cannot see more than the 8x8 input (unpadded).
+    rows = _rf_of([{"name": "ln", "type": "layernorm"}, {"name": "c", "type": "conv", "filters": 1, "kernel": 3}, {"name": "g", "type": "globalavgpool"}], [1, 8, 8])
+    assert [a.size for a in rows["c"].rf] == [8, 8]
+    assert [a.size for a in rows["g"].rf] == [8, 8]
+    assert [a.jump for a in rows["ln"].rf] == [0, 0]
+
+
+def test_upsampled_global_unit_still_sees_only_the_input():
+    rows = _rf_of([{"name": "g", "type": "globalavgpool"}, {"name": "up", "type": "upsample", "scale": 3}, {"name": "f", "type": "flatten"}], [1, 3, 3])
+    assert [a.size for a in rows["f"].rf] == [3, 3]
