@@ -230,6 +230,7 @@ def analyze(
     spec's own (``spec.diagnostics``, from parsing with keep_going) and those
     of every layer whose definition and inputs are valid, in source order."""
     conv = conv_mod.get(convention)
+    native = conv_mod.is_native(conv)
     if dtype not in DTYPE_BYTES:
         raise ValueError(f"unknown dtype {dtype!r}; known: {', '.join(DTYPE_BYTES)}")
     if optimizer not in OPTIMIZER_STATE:
@@ -253,7 +254,8 @@ def analyze(
         if ld.invalid:
             tensors[ld.name] = None  # its error is already reported
             continue
-        ins = [tensors.get(n) for n in ld.inputs]
+        srcs = ld.inputs
+        ins = [tensors.get(srcs[0])] if len(srcs) == 1 else [tensors.get(n) for n in srcs]
         if any(t is None for t in ins):
             tensors[ld.name] = None  # an upstream layer failed; it was reported there
             skipped.append(ld.name)
@@ -280,8 +282,13 @@ def analyze(
             continue
         tensors[ld.name] = Tensor(res.shape, res.rf)
         params = res.weights + res.biases
-        terms = conv_mod.layer_terms(res, [t.shape for t in ins])  # type: ignore[union-attr]
-        functional = bool(ld.params.get("functional", False))
+        if native:
+            macs, flops = res.macs, res.flops
+        else:
+            terms = conv_mod.layer_terms(res, [t.shape for t in ins])  # type: ignore[union-attr]
+            functional = bool(ld.params.get("functional", False))
+            macs = conv.layer_macs(ld.kind, terms, functional)
+            flops = conv.layer_flops(ld.kind, terms, functional)
         tensor_bytes = units * batch * nbytes
         reports.append(
             LayerReport(
@@ -295,8 +302,8 @@ def analyze(
                 biases=res.biases,
                 buffers=res.buffers,
                 connections=res.connections,
-                macs=conv.layer_macs(ld.kind, terms, functional),
-                flops=conv.layer_flops(ld.kind, terms, functional),
+                macs=macs,
+                flops=flops,
                 ops=res.ops,
                 raw_macs=res.macs,
                 activation_bytes=conv.activation_bytes(tensor_bytes, params),

@@ -281,13 +281,27 @@ def rf_global(rf: RF, spatial: Sequence[int]) -> RF:
 
 def rf_merge(rfs: Sequence[RF | None]) -> RF | None:
     """Union of the fields of several inputs (add, concat, mul)."""
-    known = [r for r in rfs if r is not None]
-    if not known or len(known) != len(rfs) or len({len(r) for r in known}) != 1:
+    if not rfs:
         return None
+    nd = -1
+    for r in rfs:
+        if r is None or (nd >= 0 and len(r) != nd):
+            return None
+        nd = len(r)
     out = []
-    for axes in zip(*known):
+    for axes in zip(*rfs):
         # doubled coordinates keep the half-pixel edges integral
-        lo2 = min(a.start2 - (a.size - 1) for a in axes)
-        hi2 = max(a.start2 + (a.size - 1) for a in axes)
-        out.append(AxisRF(_div(hi2 - lo2, 2) + 1, max(a.jump for a in axes), _div(lo2 + hi2, 2)))
+        a = axes[0]
+        lo2 = a.start2 - (a.size - 1)
+        hi2 = a.start2 + (a.size - 1)
+        jump = a.jump
+        for a in axes[1:]:
+            lo, hi = a.start2 - (a.size - 1), a.start2 + (a.size - 1)
+            if lo < lo2:
+                lo2 = lo
+            if hi > hi2:
+                hi2 = hi
+            if a.jump > jump:
+                jump = a.jump
+        out.append(AxisRF(_div(hi2 - lo2, 2) + 1, jump, _div(lo2 + hi2, 2)))
     return tuple(out)

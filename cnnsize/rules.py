@@ -69,15 +69,20 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+MAX_DIM = 10**9
+
+
 def t_int(minimum: int) -> Callable[[Any, str], Any]:
     def check(v: Any, key: str) -> Any:
+        if type(v) is int and minimum <= v <= MAX_DIM:
+            return v  # the common case, decided without the checks below
         if isinstance(v, float):
             raise RuleError("bad-type", f"'{key}' must be an integer, got {v!r}", "write a whole number (use int()/round() in templates)", key)
         if not _is_int(v):
             raise RuleError("bad-type", f"'{key}' must be an integer, got {type(v).__name__} {v!r}", "write a whole number", key)
         if v < minimum:
             raise RuleError("bad-value", f"'{key}' must be at least {minimum}, got {v}", f"use a value >= {minimum}", key)
-        if v > 10**9:
+        if v > MAX_DIM:
             raise RuleError("limit-size", f"'{key}' = {v:,} exceeds the 10^9 limit on one dimension", "sizes are capped at 10^9 to catch typos (a fixed limit); check the value", key)
         return v
 
@@ -88,6 +93,8 @@ def t_axes(minimum: int) -> Callable[[Any, str], Any]:
     one = t_int(minimum)
 
     def check(v: Any, key: str) -> Any:
+        if type(v) is int and minimum <= v <= MAX_DIM:
+            return v
         if isinstance(v, list):
             if not v:
                 raise RuleError("bad-type", f"'{key}' is an empty list", "give an integer or one per spatial axis", key)
@@ -98,18 +105,22 @@ def t_axes(minimum: int) -> Callable[[Any, str], Any]:
 
 
 def t_bool(v: Any, key: str) -> Any:
+    if v is True or v is False:
+        return v
     if not isinstance(v, bool):
         raise RuleError("bad-type", f"'{key}' must be true or false, got {v!r}", "write true or false", key)
     return v
 
 
 def t_bias(v: Any, key: str) -> Any:
-    if v == "untied" or isinstance(v, bool):
+    if v is True or v is False or v == "untied":
         return v
     raise RuleError("bad-type", f"'bias' must be true, false or untied, got {v!r}", "untied gives one bias per output unit (LeNet 1989)", key)
 
 
 def t_padding(v: Any, key: str) -> Any:
+    if type(v) is int and 0 <= v <= MAX_DIM:
+        return v
     if v in ("same", "valid"):
         return v
     if isinstance(v, list) and v and all(isinstance(p, list) for p in v):
@@ -186,6 +197,8 @@ ACTIVATIONS: dict[str, int] = {
 
 
 def t_activation(v: Any, key: str) -> Any:
+    if type(v) is str and v in ACTIVATIONS:
+        return v
     if v is None or v == "none" or v is False:
         return None
     if not isinstance(v, str):
@@ -316,16 +329,24 @@ def _conv_core(
     biases = filters if bias is True else units if bias == "untied" else 0
     macs = positions * taps
     has_bias = bias is not False
+    # the hottest rule: its dicts are built in place (same keys, same order
+    # and the same zero-dropping as _ops/act_ops/act_counts)
+    ops = {"bias": units} if has_bias and units else {}
+    counts = {"mac_dense": positions * kvol * c * filters if table is None else macs}  # as if groups were 1 (Netscope ignores them)
+    a = p.get("activation")
+    if a:
+        if ACTIVATIONS[a] * units:
+            ops["act"] = ACTIVATIONS[a] * units
+        counts[f"act.{a}"] = units
     return Result(
         shape=(filters, *w.out),
         weights=taps,
         biases=biases,
         macs=macs,
-        ops=_ops(bias=units if has_bias else 0, **act_ops(p, units)),
+        ops=ops,
         connections=macs + (units if has_bias else 0),
-        rf=_rf(x, lambda r: rf_window(r, w)),
-        # as if groups were 1 (Netscope ignores them)
-        counts={"mac_dense": positions * kvol * c * filters if table is None else macs, **act_counts(p, units)},
+        rf=rf_window(x.rf, w) if x.rf is not None else None,
+        counts=counts,
     )
 
 
@@ -654,11 +675,15 @@ def batchnorm(p: dict[str, Any], ins: list[Tensor]) -> Result:
     c = x.shape[0]
     units = prod(x.shape)
     w, b = _norm_params(p, c)
-    return Result(
-        x.shape, weights=w, biases=b, buffers=2 * c, params_affine=w + b, ops=_ops(norm=2 * units, **act_ops(p, units)), connections=units, rf=x.rf,
-        # torch keeps one more buffer per BatchNorm: num_batches_tracked (an int64)
-        counts={"affine_out": units if p["affine"] else 0, "bn_tracked": 1, **act_counts(p, units)},
-    )
+    ops = {"norm": 2 * units} if units else {}
+    # torch keeps one more buffer per BatchNorm: num_batches_tracked (an int64)
+    counts = {"affine_out": units if p["affine"] else 0, "bn_tracked": 1}
+    a = p.get("activation")
+    if a:
+        if ACTIVATIONS[a] * units:
+            ops["act"] = ACTIVATIONS[a] * units
+        counts[f"act.{a}"] = units
+    return Result(x.shape, weights=w, biases=b, buffers=2 * c, params_affine=w + b, ops=ops, connections=units, rf=x.rf, counts=counts)
 
 
 @rule("layernorm", {"affine": K(t_bool, True)}, summary="layer normalization over each sample")
@@ -740,10 +765,14 @@ def _broadcast(shapes: Sequence[Shape], kind: str) -> Shape:
 def _elementwise(ins: list[Tensor], kind: str, strict: bool) -> Result:
     _check_merge(ins, kind)
     shapes = [t.shape for t in ins]
-    if strict and len(set(shapes)) > 1:
-        _broadcast(shapes, kind)  # raises with the axis that differs
-        raise RuleError("shape-mismatch", f"{kind} inputs have different shapes {[list(s) for s in shapes]}", "make them equal", "inputs")
-    shape = _broadcast(shapes, kind)
+    first = shapes[0]
+    if all(s == first for s in shapes):
+        shape = first  # what broadcasting equal shapes gives
+    else:
+        if strict:
+            _broadcast(shapes, kind)  # raises with the axis that differs
+            raise RuleError("shape-mismatch", f"{kind} inputs have different shapes {[list(s) for s in shapes]}", "make them equal", "inputs")
+        shape = _broadcast(shapes, kind)
     units = prod(shape)
     return Result(shape, ops=_ops(merge=units * (len(ins) - 1)), connections=units * len(ins), rf=rf_merge([t.rf for t in ins]))
 

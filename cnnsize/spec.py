@@ -166,8 +166,8 @@ class _Builder:
     # -- templates ----------------------------------------------------------
 
     def value(self, v: Any, scope: Mapping[str, Any]) -> Any:
-        if has_template(v):
-            return render(v, scope)
+        if isinstance(v, str):
+            return render(v, scope) if "${" in v else v
         if isinstance(v, list):
             return [self.value(x, scope) for x in v]
         return v
@@ -456,7 +456,7 @@ class _Builder:
         nm = entry["name"]
         if has_template(nm):
             return nm  # rendered per repetition
-        if not isinstance(nm, str) or not nm or nm == "input" or any(ch in nm for ch in " \t\n"):
+        if not isinstance(nm, str) or not nm or nm == "input" or " " in nm or "\t" in nm or "\n" in nm:
             self.err("bad-name", f"layer name {nm!r} is not usable", "use a non-empty name without spaces, other than 'input'", entry.where("name"), None, typ)
             return None
         return nm
@@ -483,16 +483,20 @@ class _Builder:
         allowed = _ALLOWED.get(kind) or _ALLOWED.setdefault(kind, COMMON_KEYS | set(rule.keys))
         # An unknown key is reported, and the layer is still analysed from its
         # known keys (so one run also finds the shape errors after it).
-        self.unknown_keys(entry, allowed, f"a {kind} layer", nm0, kind)
-        # a required key that an unknown key is a misspelling of ('filter:'
-        # for 'filters:') is not reported missing too: the hint says it
-        misspelt = {did_you_mean(k, allowed)[len("did you mean '") : -2] for k in entry if k not in allowed}
+        misspelt: set[str] = set()
+        if not allowed.issuperset(entry):
+            self.unknown_keys(entry, allowed, f"a {kind} layer", nm0, kind)
+            # a required key that an unknown key is a misspelling of ('filter:'
+            # for 'filters:') is not reported missing too: the hint says it
+            misspelt = {did_you_mean(k, allowed)[len("did you mean '") : -2] for k in entry if k not in allowed}
         local = self.read_name(entry, names, kind)
         if local is None:
             return self.placeholder(entry, scope, names, None, prev, kind, block)
-        count, ok = self.repeat_count(entry, scope, local, kind)
-        if not ok:
-            return prev if self.too_many else self.placeholder(entry, scope, names, local, prev, kind, block)
+        count: int | None = None
+        if "repeat" in entry:
+            count, ok = self.repeat_count(entry, scope, local, kind)
+            if not ok:
+                return prev if self.too_many else self.placeholder(entry, scope, names, local, prev, kind, block)
         reps = 1 if count is None else count
         line = entry.loc.line if entry.loc else 0
         for r in range(reps):
@@ -555,7 +559,7 @@ class _Builder:
                     bad, explicit = True, False
                 else:
                     raw_inputs = list(ins)
-            registered = self.register(names, lname + suffix, full, entry.where("name"), full, kind)
+            registered = (full not in self.all_names and lname + suffix not in names.local) or self.register(names, lname + suffix, full, entry.where("name"), full, kind)
             if not registered:
                 # keep it under a distinct name, so the layers after it read it (and are skipped)
                 full, bad = f"{full}<line {line}>", True
@@ -585,11 +589,12 @@ class _Builder:
         params = dict(params)
         keys = RULES[kind].keys
         try:
-            for key in entry:
+            for key, val in entry.items():
                 spec = keys.get(key)
                 if spec is None:
                     continue  # name, type, inputs, ... and unknown keys (reported by unknown_keys)
-                val = self.value(entry[key], scope)
+                if isinstance(val, (str, list)):
+                    val = self.value(val, scope)
                 params[key] = spec.default if val is None and not spec.required else spec.check(val, key)
         except (ExprError, RuleError, TypeError, ValueError, ArithmeticError):
             return None
@@ -779,13 +784,13 @@ def _wrap(v: Any) -> Any:
     if isinstance(v, dict):
         m = LMap(None)
         for k, x in v.items():
-            m[str(k)] = _wrap(x)
+            # scalars (most values) are taken as they are, without a call
+            m[k if type(k) is str else str(k)] = _wrap(x) if isinstance(x, (dict, list, tuple)) else x
         return m
     if isinstance(v, (list, tuple)):
         lst = LList(None)
-        for x in v:
-            lst.append(_wrap(x))
-            lst.item_locs.append(None)  # type: ignore[arg-type]
+        lst.extend(_wrap(x) if isinstance(x, (dict, list, tuple)) else x for x in v)
+        lst.item_locs = [None] * len(lst)  # type: ignore[list-item]
         return lst
     return v
 

@@ -40,8 +40,8 @@ class LMap(dict):  # type: ignore[type-arg]
 
     __slots__ = ("loc", "key_locs", "value_locs")
 
+    # dict.__init__ is not called: a new dict is already empty
     def __init__(self, loc: Loc | None = None) -> None:
-        super().__init__()
         self.loc = loc
         self.key_locs: dict[str, Loc] = {}
         self.value_locs: dict[str, Loc] = {}
@@ -54,7 +54,6 @@ class LList(list):  # type: ignore[type-arg]
     __slots__ = ("loc", "item_locs")
 
     def __init__(self, loc: Loc | None = None) -> None:
-        super().__init__()
         self.loc = loc
         self.item_locs: list[Loc] = []
 

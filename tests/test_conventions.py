@@ -451,3 +451,24 @@ def test_preset_rows_equal_peer_rows(model: str, preset: str) -> None:
         assert (r.name, getattr(r, field)) == (r.name, want)
         compared += 1
     assert compared >= 3
+
+
+def test_native_shortcut_equals_the_tables(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For the cnnsize preset the engine takes each rule's MACs and FLOPs as
+    they are (conventions.is_native); evaluating the preset's tables term by
+    term must give the same figures, on the zoo and on every golden case
+    (which between them cover all layer kinds)."""
+    import cnnsize.conventions as conv_mod
+
+    assert conv_mod.is_native(CONVENTIONS["cnnsize"])
+    assert [n for n, c in CONVENTIONS.items() if conv_mod.is_native(c)] == ["cnnsize"]
+    paths = sorted((ROOT / "specs").glob("*.yaml")) + sorted((ROOT / "tests" / "cases").glob("*/spec.yaml"))
+    assert len(paths) > 40
+    for path in paths:
+        spec = load_spec(str(path))
+        fast = analyze(spec)
+        with monkeypatch.context() as m:
+            m.setattr(conv_mod, "is_native", lambda c: False)
+            slow = analyze(spec)
+        assert [(r.name, r.macs, r.flops) for r in fast.layers] == [(r.name, r.macs, r.flops) for r in slow.layers], path.name
+        assert fast.totals == slow.totals, path.name
