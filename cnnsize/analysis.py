@@ -255,8 +255,14 @@ def analyze(
             tensors[ld.name] = None  # its error is already reported
             continue
         srcs = ld.inputs
-        ins = [tensors.get(srcs[0])] if len(srcs) == 1 else [tensors.get(n) for n in srcs]
-        if any(t is None for t in ins):
+        if len(srcs) == 1:
+            t0 = tensors.get(srcs[0])
+            ins = [t0]
+            missing = t0 is None
+        else:
+            ins = [tensors.get(n) for n in srcs]
+            missing = any(t is None for t in ins)
+        if missing:
             tensors[ld.name] = None  # an upstream layer failed; it was reported there
             skipped.append(ld.name)
             continue

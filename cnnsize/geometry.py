@@ -249,7 +249,31 @@ def transposed_taps(n: int, o: int, k: int, s: int, d: int, pb: int) -> int:
 # --- receptive-field transforms ------------------------------------------------
 
 
+# Receptive fields depend on the kernels, strides and paddings on the path,
+# not on widths: an architecture search that varies widths (or one spec
+# analysed at several batch sizes) asks for the same transforms again and
+# again. Memoised on the exact input field and window; values compare by
+# number (a Fraction equal to an int gives the same figures either way).
+_RF_WINDOW: dict[Any, Any] = {}
+_RF_MERGE: dict[Any, Any] = {}
+
+
+def _memo_put(memo: dict[Any, Any], key: Any, value: Any) -> Any:
+    if len(memo) >= 8192:
+        memo.clear()
+    memo[key] = value
+    return value
+
+
 def rf_window(rf: RF, w: Window) -> RF:
+    key = (rf, w.kernel, w.dilation, w.stride, w.pads)
+    hit = _RF_WINDOW.get(key)
+    if hit is None:
+        hit = _memo_put(_RF_WINDOW, key, _rf_window(rf, w))
+    return hit  # type: ignore[no-any-return]
+
+
+def _rf_window(rf: RF, w: Window) -> RF:
     out = []
     for a, k, d, st, (pb, _pa) in zip(rf, w.kernel, w.dilation, w.stride, w.pads):
         ke = d * (k - 1) + 1
@@ -281,6 +305,14 @@ def rf_global(rf: RF, spatial: Sequence[int]) -> RF:
 
 def rf_merge(rfs: Sequence[RF | None]) -> RF | None:
     """Union of the fields of several inputs (add, concat, mul)."""
+    key = tuple(rfs)
+    hit = _RF_MERGE.get(key)
+    if hit is None:
+        hit = _memo_put(_RF_MERGE, key, _rf_merge(rfs))
+    return hit  # type: ignore[no-any-return]
+
+
+def _rf_merge(rfs: Sequence[RF | None]) -> RF | None:
     if not rfs:
         return None
     nd = -1

@@ -766,7 +766,7 @@ def _elementwise(ins: list[Tensor], kind: str, strict: bool) -> Result:
     _check_merge(ins, kind)
     shapes = [t.shape for t in ins]
     first = shapes[0]
-    if all(s == first for s in shapes):
+    if shapes.count(first) == len(shapes):
         shape = first  # what broadcasting equal shapes gives
     else:
         if strict:
@@ -774,15 +774,17 @@ def _elementwise(ins: list[Tensor], kind: str, strict: bool) -> Result:
             raise RuleError("shape-mismatch", f"{kind} inputs have different shapes {[list(s) for s in shapes]}", "make them equal", "inputs")
         shape = _broadcast(shapes, kind)
     units = prod(shape)
-    return Result(shape, ops=_ops(merge=units * (len(ins) - 1)), connections=units * len(ins), rf=rf_merge([t.rf for t in ins]))
+    merge = units * (len(ins) - 1)
+    return Result(shape, ops={"merge": merge} if merge else {}, connections=units * len(ins), rf=rf_merge([t.rf for t in ins]))
 
 
 @rule("add", {**ACT}, inputs="many", summary="element-wise sum of equal shapes (residual)")
 def add(p: dict[str, Any], ins: list[Tensor]) -> Result:
     r = _elementwise(ins, "add", True)
-    units = prod(r.shape)
-    r.ops.update(act_ops(p, units))
-    r.counts.update(act_counts(p, units))
+    if p.get("activation"):
+        units = prod(r.shape)
+        r.ops.update(act_ops(p, units))
+        r.counts.update(act_counts(p, units))
     return r
 
 

@@ -41,6 +41,8 @@ BUDGET_KEYS = {
 }
 ALL_LAYER_KEYS = set(COMMON_KEYS).union(*(r.keys for r in RULES.values()))
 _ALLOWED: dict[str, set[str]] = {}  # kind -> keys a layer of that kind may have
+_BASE_PLAIN: dict[str, Any] = {}  # kind -> _Builder._base(kind) where a spec has no defaults
+_UNSET = object()
 
 
 @dataclass(slots=True)
@@ -336,9 +338,11 @@ class _Builder:
         return resolved
 
     def read_budgets(self, doc: LMap) -> tuple[dict[str, Any], dict[str, Loc]]:
+        if "budgets" not in doc:
+            return {}, {}
         from .units import parse_quantity
 
-        b = doc.get("budgets", LMap())
+        b = doc["budgets"]
         if not isinstance(b, LMap):
             self.err("bad-type", "'budgets' must be a mapping", "e.g. budgets: {max_params: 5M}", doc.where("budgets"))
             return {}, {}
@@ -364,7 +368,9 @@ class _Builder:
                 self.err("bad-layer", f"a layer must be a mapping, got {type(entry).__name__} {str(entry)[:40]!r}", "write '- {name: x, type: conv, ...}'", eloc)
                 prev = self.placeholder(LMap(eloc), scope, names, None, prev, None, block)
                 continue
-            nm0 = entry.get("name") if isinstance(entry.get("name"), str) else None
+            nm0 = entry.get("name")
+            if not isinstance(nm0, str):
+                nm0 = None
             if "when" in entry:
                 try:
                     cond = self.value(entry["when"], scope)
@@ -378,14 +384,14 @@ class _Builder:
                     continue
                 if not cond:
                     continue
-            if "block" in entry and "type" in entry:
-                self.err("bad-layer", "a layer has both 'type' and 'block'", "a block instance names only 'block'", entry.loc, nm0)
-                prev = self.placeholder(entry, scope, names, nm0, prev, None, block)
-                continue
             if "block" in entry:
+                if "type" in entry:
+                    self.err("bad-layer", "a layer has both 'type' and 'block'", "a block instance names only 'block'", entry.loc, nm0)
+                    prev = self.placeholder(entry, scope, names, nm0, prev, None, block)
+                    continue
                 prev = self.instance(entry, scope, names, prev, stack)
             else:
-                prev = self.layer(entry, scope, names, prev, block)
+                prev = self.layer(entry, scope, names, prev, block, nm0)
         return prev
 
     def min_size(self, entries: Any, stack: tuple[str, ...] = ()) -> int:
@@ -469,9 +475,9 @@ class _Builder:
             return False
         return True
 
-    def layer(self, entry: LMap, scope: dict[str, Any], names: _Names, prev: str, block: str | None) -> str:
+    def layer(self, entry: LMap, scope: dict[str, Any], names: _Names, prev: str, block: str | None, nm0: str | None) -> str:
+        """Define one layer entry (``nm0``: its name when that is a string)."""
         typ = entry.get("type")
-        nm0 = entry.get("name") if isinstance(entry.get("name"), str) else None
         if typ is None:
             self.err("missing-key", "layer has no 'type'", "add e.g. 'type: conv' (or 'block:' for a block instance)", entry.loc, nm0)
             return self.placeholder(entry, scope, names, nm0, prev, None, block)
@@ -489,9 +495,12 @@ class _Builder:
             # a required key that an unknown key is a misspelling of ('filter:'
             # for 'filters:') is not reported missing too: the hint says it
             misspelt = {did_you_mean(k, allowed)[len("did you mean '") : -2] for k in entry if k not in allowed}
-        local = self.read_name(entry, names, kind)
-        if local is None:
-            return self.placeholder(entry, scope, names, None, prev, kind, block)
+        if nm0 and nm0 != "input" and "${" not in nm0 and " " not in nm0 and "\t" not in nm0 and "\n" not in nm0:
+            local: str | None = nm0  # what read_name() accepts, decided inline on the common path
+        else:
+            local = self.read_name(entry, names, kind)
+            if local is None:
+                return self.placeholder(entry, scope, names, None, prev, kind, block)
         count: int | None = None
         if "repeat" in entry:
             count, ok = self.repeat_count(entry, scope, local, kind)
@@ -545,7 +554,9 @@ class _Builder:
             explicit = "inputs" in entry and r == 0
             if explicit:
                 try:
-                    ins = self.value(entry["inputs"], sc)
+                    ins = entry["inputs"]
+                    if not (type(ins) is LList and all(type(x) is str and "${" not in x for x in ins)):
+                        ins = self.value(ins, sc)
                 except ExprError as exc:
                     self.err("template", exc.message, exc.hint, entry.where("inputs"), full, kind)
                     ins = None
@@ -580,9 +591,14 @@ class _Builder:
         of the defaults prepared once per kind. None at the first problem (or
         where defaults need per-layer work): the layer then goes through the
         per-key loop in layer(), which reports every problem in rule-key order."""
-        if kind not in self.base_params:
-            self.base_params[kind] = self._base(kind)
-        base = self.base_params[kind]
+        base = self.base_params.get(kind, _UNSET)
+        if base is _UNSET:
+            if self.defaults:
+                base = self._base(kind)
+            else:
+                # the keys' own defaults: the same for every spec without defaults
+                base = _BASE_PLAIN.get(kind) or _BASE_PLAIN.setdefault(kind, self._base(kind))
+            self.base_params[kind] = base
         if base is None:
             return None
         params, required = base
