@@ -738,11 +738,11 @@ class _Builder:
         """Resolve input names once everything is expanded (so a forward
         reference becomes a cycle the graph can report, not a vague error)."""
         for ld in self.layers:
+            if not ld.explicit_inputs:
+                ld.inputs = ld.raw_inputs  # the layer before: already a full name
+                continue
             out = []
             for ref in ld.raw_inputs:
-                if not ld.explicit_inputs:
-                    out.append(ref)
-                    continue
                 full = self._lookup(ref, ld.scope)
                 if full is None:
                     candidates = list(ld.scope.local) + [n for n in self.all_names if not ld.scope.prefix or n.startswith(ld.scope.prefix)]
