@@ -9,7 +9,6 @@ live here too, so shapes and fields can never disagree.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from math import gcd, prod
 from typing import TYPE_CHECKING, Any, NamedTuple, Union
 
@@ -76,8 +75,9 @@ def per_axis(value: Any, nd: int, key: str, minimum: int) -> tuple[int, ...]:
     return tuple(vals)
 
 
-@dataclass(frozen=True, slots=True)
-class Window:
+class Window(NamedTuple):
+    # a NamedTuple rather than a frozen dataclass (whose class creation costs
+    # every CLI start-up): immutable, as the memo in window() shares them
     out: tuple[int, ...]
     kernel: tuple[int, ...]
     stride: tuple[int, ...]
