@@ -75,14 +75,30 @@ def per_axis(value: Any, nd: int, key: str, minimum: int) -> tuple[int, ...]:
     return tuple(vals)
 
 
-class Window(NamedTuple):
-    # a NamedTuple rather than a frozen dataclass (whose class creation costs
-    # every CLI start-up): immutable, as the memo in window() shares them
+class Window:
+    # Read-only, as the memo in window() shares them. A plain class: a frozen
+    # dataclass or a NamedTuple costs far more to create at import, which
+    # every CLI run pays, than the few windows a network needs.
+    __slots__ = ("out", "kernel", "stride", "dilation", "pads")
     out: tuple[int, ...]
     kernel: tuple[int, ...]
     stride: tuple[int, ...]
     dilation: tuple[int, ...]
     pads: Pads
+
+    def __init__(self, out: tuple[int, ...], kernel: tuple[int, ...], stride: tuple[int, ...], dilation: tuple[int, ...], pads: Pads) -> None:
+        setattr_ = object.__setattr__
+        setattr_(self, "out", out)
+        setattr_(self, "kernel", kernel)
+        setattr_(self, "stride", stride)
+        setattr_(self, "dilation", dilation)
+        setattr_(self, "pads", pads)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"cannot assign to field '{name}' of a Window")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field '{name}' of a Window")
 
     @property
     def keff(self) -> tuple[int, ...]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from math import prod
-from typing import Any, NamedTuple
+from typing import Any
 
 from .errors import RuleError
 from .geometry import (
@@ -217,12 +217,26 @@ def t_activation(v: Any, key: str) -> Any:
     return v
 
 
-class Key(NamedTuple):
-    # immutable: one Key object may serve many rules (WINDOW_KEYS, ACT)
+class Key:
+    # Read-only: one Key object serves many rules (WINDOW_KEYS, ACT).
+    __slots__ = ("check", "default", "required", "doc")
     check: Callable[[Any, str], Any]
-    default: Any = None
-    required: bool = False
-    doc: str = ""
+    default: Any
+    required: bool
+    doc: str
+
+    def __init__(self, check: Callable[[Any, str], Any], default: Any = None, required: bool = False, doc: str = "") -> None:
+        setattr_ = object.__setattr__
+        setattr_(self, "check", check)
+        setattr_(self, "default", default)
+        setattr_(self, "required", required)
+        setattr_(self, "doc", doc)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"cannot assign to field '{name}' of a Key")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field '{name}' of a Key")
 
 
 REQ = object()
