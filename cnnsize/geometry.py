@@ -100,6 +100,10 @@ class Window:
     def __delattr__(self, name: str) -> None:
         raise AttributeError(f"cannot delete field '{name}' of a Window")
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # copy and pickle rebuild through __init__, as __setattr__ refuses
+        return (Window, (self.out, self.kernel, self.stride, self.dilation, self.pads))
+
     @property
     def keff(self) -> tuple[int, ...]:
         return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel, self.dilation))

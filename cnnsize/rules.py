@@ -238,6 +238,10 @@ class Key:
     def __delattr__(self, name: str) -> None:
         raise AttributeError(f"cannot delete field '{name}' of a Key")
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # copy and pickle rebuild through __init__, as __setattr__ refuses
+        return (Key, (self.check, self.default, self.required, self.doc))
+
 
 REQ = object()
 
