@@ -6,7 +6,6 @@ This module (like the whole analysis path) imports no torch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from math import prod
 from typing import TYPE_CHECKING, Any
 
@@ -24,47 +23,91 @@ from .units import DTYPE_BYTES
 OPTIMIZER_STATE = {"none": 0, "sgd": 0, "momentum": 1, "adam": 2}
 
 
-@dataclass(slots=True)
+# Plain classes rather than @dataclass: each dataclass exec()s generated code
+# when its module is imported, which every run of the CLI pays for.
+
+
 class LayerReport:
-    name: str
-    kind: str
-    type: str
-    inputs: list[str]
-    output_shape: tuple[int, ...]
-    units: int
-    weights: int
-    biases: int
-    buffers: int
-    connections: int
-    macs: int
-    flops: int
-    ops: dict[str, int]
-    raw_macs: int
-    activation_bytes: int
-    param_bytes: int
-    rf: RF | None
-    loc: Any = None
-    block: str | None = None
-    tensor_bytes: int = 0  # the output tensor's bytes, whatever the convention counts
-    counts: dict[str, int] = field(default_factory=dict)
+    __slots__ = (
+        "name", "kind", "type", "inputs", "output_shape", "units", "weights", "biases", "buffers", "connections", "macs",
+        "flops", "ops", "raw_macs", "activation_bytes", "param_bytes", "rf", "loc", "block", "tensor_bytes", "counts",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        name: str,
+        kind: str,
+        type: str,
+        inputs: list[str],
+        output_shape: tuple[int, ...],
+        units: int,
+        weights: int,
+        biases: int,
+        buffers: int,
+        connections: int,
+        macs: int,
+        flops: int,
+        ops: dict[str, int],
+        raw_macs: int,
+        activation_bytes: int,
+        param_bytes: int,
+        rf: RF | None,
+        loc: Any = None,
+        block: str | None = None,
+        tensor_bytes: int = 0,
+        counts: dict[str, int] | None = None,
+    ) -> None:
+        self.name = name
+        self.kind = kind
+        self.type = type
+        self.inputs = inputs
+        self.output_shape = output_shape
+        self.units = units
+        self.weights = weights
+        self.biases = biases
+        self.buffers = buffers
+        self.connections = connections
+        self.macs = macs
+        self.flops = flops
+        self.ops = ops
+        self.raw_macs = raw_macs
+        self.activation_bytes = activation_bytes
+        self.param_bytes = param_bytes
+        self.rf = rf
+        self.loc = loc
+        self.block = block
+        self.tensor_bytes = tensor_bytes  # the output tensor's bytes, whatever the convention counts
+        self.counts: dict[str, int] = {} if counts is None else counts
 
     @property
     def params(self) -> int:
         return self.weights + self.biases
 
 
-@dataclass
 class Analysis:
-    spec: Spec
-    input_shape: tuple[int, ...]
-    batch: int
-    dtype: str
-    convention: str
-    optimizer: str
-    layers: list[LayerReport]
-    totals: dict[str, Any]
-    outputs: list[str]
-    diagnostics: list[Diagnostic] = field(default_factory=list)
+    def __init__(
+        self,
+        spec: Spec,
+        input_shape: tuple[int, ...],
+        batch: int,
+        dtype: str,
+        convention: str,
+        optimizer: str,
+        layers: list[LayerReport],
+        totals: dict[str, Any],
+        outputs: list[str],
+        diagnostics: list[Diagnostic] | None = None,
+    ) -> None:
+        self.spec = spec
+        self.input_shape = input_shape
+        self.batch = batch
+        self.dtype = dtype
+        self.convention = convention
+        self.optimizer = optimizer
+        self.layers = layers
+        self.totals = totals
+        self.outputs = outputs
+        self.diagnostics: list[Diagnostic] = [] if diagnostics is None else diagnostics
 
     @property
     def model(self) -> str:

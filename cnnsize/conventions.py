@@ -24,7 +24,6 @@ network gets each tool's number.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 ALL_CATEGORIES = ("bias", "act", "norm", "pool", "merge", "scale", "other")
@@ -53,25 +52,71 @@ def _each(kinds: tuple[str, ...] | frozenset[str], weights: Mapping[str, int]) -
     return {k: weights for k in kinds}
 
 
-@dataclass(frozen=True)
 class Convention:
+    # A plain class rather than a frozen dataclass, whose generated code is
+    # exec()ed at import by every CLI run; still read-only after __init__.
     name: str
     description: str
     macs: Table
-    flops: Table | None = None  # None: flops_per_mac x macs
-    flops_per_mac: int = 2
-    hooks: bool = False  # sees nn.Modules only: functional layers use the *_functional tables
-    macs_functional: Table | None = None  # None: nothing (hooks) / same as macs (no hooks)
-    flops_functional: Table | None = None
+    flops: Table | None  # None: flops_per_mac x macs
+    flops_per_mac: int
+    hooks: bool  # sees nn.Modules only: functional layers use the *_functional tables
+    macs_functional: Table | None  # None: nothing (hooks) / same as macs (no hooks)
+    flops_functional: Table | None
     # memory: which layer outputs count in activation_bytes, and how often
-    activation_layers: str = "all"  # "all" | "with_params"
-    activation_factor: int = 1
-    input_extra_bytes: int = 0
-    param_bytes_include_buffers: bool = False  # param memory = (params + buffers) x dtype size
-    tracked_buffers: bool = False  # count BatchNorm's num_batches_tracked (int64) as a buffer
-    reference: str = ""
-    version: str = ""  # the peer version its figures were checked against
-    headline: tuple[str, ...] = ()  # the totals fields that carry the peer's own figures
+    activation_layers: str  # "all" | "with_params"
+    activation_factor: int
+    input_extra_bytes: int
+    param_bytes_include_buffers: bool  # param memory = (params + buffers) x dtype size
+    tracked_buffers: bool  # count BatchNorm's num_batches_tracked (int64) as a buffer
+    reference: str
+    version: str  # the peer version its figures were checked against
+    headline: tuple[str, ...]  # the totals fields that carry the peer's own figures
+
+    def __init__(
+        self,
+        name: str,
+        description: str,
+        macs: Table,
+        flops: Table | None = None,
+        flops_per_mac: int = 2,
+        hooks: bool = False,
+        macs_functional: Table | None = None,
+        flops_functional: Table | None = None,
+        activation_layers: str = "all",
+        activation_factor: int = 1,
+        input_extra_bytes: int = 0,
+        param_bytes_include_buffers: bool = False,
+        tracked_buffers: bool = False,
+        reference: str = "",
+        version: str = "",
+        headline: tuple[str, ...] = (),
+    ) -> None:
+        # _eval caches per preset object: a preset must not change once built
+        self.__dict__.update(
+            name=name,
+            description=description,
+            macs=macs,
+            flops=flops,
+            flops_per_mac=flops_per_mac,
+            hooks=hooks,
+            macs_functional=macs_functional,
+            flops_functional=flops_functional,
+            activation_layers=activation_layers,
+            activation_factor=activation_factor,
+            input_extra_bytes=input_extra_bytes,
+            param_bytes_include_buffers=param_bytes_include_buffers,
+            tracked_buffers=tracked_buffers,
+            reference=reference,
+            version=version,
+            headline=headline,
+        )
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"cannot assign to field '{name}' of a convention preset")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field '{name}' of a convention preset")
 
     # -- evaluation -------------------------------------------------------
     def _table(self, which: str, functional: bool) -> Table | None:

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
+
+# Plain classes rather than @dataclass: each dataclass exec()s generated code
+# when its module is imported, which every run of the CLI pays for.
 
 
-@dataclass(frozen=True, slots=True)
-class Loc:
+class Loc(NamedTuple):
+    # a NamedTuple: immutable, hashable and equal by value (in_source_order
+    # merges repeats by location) at C speed; one is made per YAML node
     file: str
     line: int  # 1-based
     col: int  # 1-based
@@ -24,21 +27,36 @@ class Loc:
         return f"{self.file}:{self.line}:{self.col}" if self.line else self.file
 
 
-@dataclass(slots=True)
 class Diagnostic:
-    code: str
-    message: str
-    hint: str = ""
-    loc: Loc | None = None
-    layer: str | None = None
-    kind: str | None = None
-    severity: str = "error"
-    # set when the fault lies inside a block definition: which block and
-    # which instance of it (the location alone is shared by all instances)
-    block: str | None = None
-    instance: str | None = None
-    instance_loc: Loc | None = None
-    more_instances: int = 0
+    __slots__ = ("code", "message", "hint", "loc", "layer", "kind", "severity", "block", "instance", "instance_loc", "more_instances")
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        hint: str = "",
+        loc: Loc | None = None,
+        layer: str | None = None,
+        kind: str | None = None,
+        severity: str = "error",
+        block: str | None = None,
+        instance: str | None = None,
+        instance_loc: Loc | None = None,
+        more_instances: int = 0,
+    ) -> None:
+        self.code = code
+        self.message = message
+        self.hint = hint
+        self.loc = loc
+        self.layer = layer
+        self.kind = kind
+        self.severity = severity
+        # set when the fault lies inside a block definition: which block and
+        # which instance of it (the location alone is shared by all instances)
+        self.block = block
+        self.instance = instance
+        self.instance_loc = instance_loc
+        self.more_instances = more_instances
 
     @property
     def context(self) -> str:
@@ -99,13 +117,15 @@ class RuleError(Exception):
         self.key = key
 
 
-@dataclass
 class SpecError(Exception):
     """One or more diagnostics that make a spec unusable."""
 
-    diagnostics: list[Diagnostic] = field(default_factory=list)
-    # layers not analysed because a layer they depend on has an error
-    skipped: list[str] = field(default_factory=list)
+    def __init__(self, diagnostics: list[Diagnostic] | None = None, skipped: list[str] | None = None) -> None:
+        # Exception.__init__ is not called (as with the dataclass before):
+        # BaseException.__new__ already keeps the arguments in self.args
+        self.diagnostics: list[Diagnostic] = [] if diagnostics is None else diagnostics
+        # layers not analysed because a layer they depend on has an error
+        self.skipped: list[str] = [] if skipped is None else skipped
 
     def __str__(self) -> str:
         return "\n".join(d.format() for d in self.diagnostics)

@@ -11,7 +11,6 @@ reweight them without touching any rule.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from math import prod
 from typing import Any
 
@@ -33,29 +32,50 @@ from .geometry import (
 Shape = tuple[int, ...]
 
 
-@dataclass(slots=True)
+# Plain classes rather than @dataclass: each dataclass exec()s generated code
+# when its module is imported, which every run of the CLI pays for.
+
+
 class Tensor:
-    shape: Shape
-    rf: RF | None
+    __slots__ = ("shape", "rf")
+
+    def __init__(self, shape: Shape, rf: RF | None) -> None:
+        self.shape = shape
+        self.rf = rf
 
 
-@dataclass(slots=True)
 class Result:
-    shape: Shape
-    weights: int = 0
-    biases: int = 0
-    buffers: int = 0  # stored but not trained: running statistics, fixed RBF codes
-    macs: int = 0
-    ops: dict[str, int] = field(default_factory=dict)  # non-MAC FLOPs by category
-    connections: int = 0
-    rf: RF | None = None
-    params_affine: int = 0  # affine norm parameters (counted in weights/biases too)
-    # Element counts that are not cnnsize FLOPs but that other tools' formulas
-    # need (convention presets weight them): "act.<name>" elements through an
-    # activation, "mac_out" a transposed conv counted from the output side,
-    # "affine_out" elements scaled by an affine norm, "dropout" elements of an
-    # active dropout, "upsample.<mode>" interpolated outputs.
-    counts: dict[str, int] = field(default_factory=dict)
+    __slots__ = ("shape", "weights", "biases", "buffers", "macs", "ops", "connections", "rf", "params_affine", "counts")
+
+    def __init__(
+        self,
+        shape: Shape,
+        weights: int = 0,
+        biases: int = 0,
+        buffers: int = 0,
+        macs: int = 0,
+        ops: dict[str, int] | None = None,
+        connections: int = 0,
+        rf: RF | None = None,
+        params_affine: int = 0,
+        counts: dict[str, int] | None = None,
+    ) -> None:
+        self.shape = shape
+        self.weights = weights
+        self.biases = biases
+        self.buffers = buffers  # stored but not trained: running statistics, fixed RBF codes
+        self.macs = macs
+        # non-MAC FLOPs by category; a fresh dict each (rules update it in place)
+        self.ops: dict[str, int] = {} if ops is None else ops
+        self.connections = connections
+        self.rf = rf
+        self.params_affine = params_affine  # affine norm parameters (counted in weights/biases too)
+        # Element counts that are not cnnsize FLOPs but that other tools' formulas
+        # need (convention presets weight them): "act.<name>" elements through an
+        # activation, "mac_out" a transposed conv counted from the output side,
+        # "affine_out" elements scaled by an affine norm, "dropout" elements of an
+        # active dropout, "upsample.<mode>" interpolated outputs.
+        self.counts: dict[str, int] = {} if counts is None else counts
 
     @property
     def flops(self) -> int:
@@ -210,12 +230,30 @@ def t_activation(v: Any, key: str) -> Any:
     return v
 
 
-@dataclass(frozen=True, slots=True)
 class Key:
+    # Read-only: one Key object serves many rules (WINDOW_KEYS, ACT).
+    __slots__ = ("check", "default", "required", "doc")
     check: Callable[[Any, str], Any]
-    default: Any = None
-    required: bool = False
-    doc: str = ""
+    default: Any
+    required: bool
+    doc: str
+
+    def __init__(self, check: Callable[[Any, str], Any], default: Any = None, required: bool = False, doc: str = "") -> None:
+        setattr_ = object.__setattr__
+        setattr_(self, "check", check)
+        setattr_(self, "default", default)
+        setattr_(self, "required", required)
+        setattr_(self, "doc", doc)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"cannot assign to field '{name}' of a Key")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field '{name}' of a Key")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # copy and pickle rebuild through __init__, as __setattr__ refuses
+        return (Key, (self.check, self.default, self.required, self.doc))
 
 
 REQ = object()
@@ -228,14 +266,22 @@ def K(check: Callable[[Any, str], Any], default: Any = None, required: bool = Fa
 # --- the rules -------------------------------------------------------------
 
 
-@dataclass
 class Rule:
-    kind: str
-    apply: Callable[[dict[str, Any], list[Tensor]], Result]
-    keys: dict[str, Key]
-    aliases: tuple[str, ...] = ()
-    inputs: str = "one"  # "one" or "many"
-    summary: str = ""
+    def __init__(
+        self,
+        kind: str,
+        apply: Callable[[dict[str, Any], list[Tensor]], Result],
+        keys: dict[str, Key],
+        aliases: tuple[str, ...] = (),
+        inputs: str = "one",
+        summary: str = "",
+    ) -> None:
+        self.kind = kind
+        self.apply = apply
+        self.keys = keys
+        self.aliases = aliases
+        self.inputs = inputs  # "one" or "many"
+        self.summary = summary
 
 
 RULES: dict[str, Rule] = {}

@@ -9,7 +9,6 @@ of them in one run, in source order.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from ._gc import paused
@@ -45,47 +44,90 @@ _BASE_PLAIN: dict[str, Any] = {}  # kind -> _Builder._base(kind) where a spec ha
 _UNSET = object()
 
 
-@dataclass(slots=True)
+# Plain classes rather than @dataclass: each dataclass exec()s generated code
+# when its module is imported, which every run of the CLI pays for.
+
+
 class LayerDef:
-    name: str
-    kind: str
-    type: str
-    params: dict[str, Any]
-    raw_inputs: list[str]
-    loc: Loc | None
-    key_locs: dict[str, Loc]
-    index: int
-    scope: _Names
-    explicit_inputs: bool
-    block: str | None = None
-    inputs: list[str] = field(default_factory=list)
-    # the definition has an error (already reported): the engine does not
-    # analyse it, and layers reading it are skipped rather than misreported
-    invalid: bool = False
-    instance: str | None = None  # innermost block instance holding this layer
-    instance_loc: Loc | None = None
+    __slots__ = (
+        "name", "kind", "type", "params", "raw_inputs", "loc", "key_locs", "index", "scope", "explicit_inputs",
+        "block", "inputs", "invalid", "instance", "instance_loc",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        name: str,
+        kind: str,
+        type: str,
+        params: dict[str, Any],
+        raw_inputs: list[str],
+        loc: Loc | None,
+        key_locs: dict[str, Loc],
+        index: int,
+        scope: _Names,
+        explicit_inputs: bool,
+        block: str | None = None,
+        inputs: list[str] | None = None,
+        invalid: bool = False,
+        instance: str | None = None,
+        instance_loc: Loc | None = None,
+    ) -> None:
+        self.name = name
+        self.kind = kind
+        self.type = type
+        self.params = params
+        self.raw_inputs = raw_inputs
+        self.loc = loc
+        self.key_locs = key_locs
+        self.index = index
+        self.scope = scope
+        self.explicit_inputs = explicit_inputs
+        self.block = block
+        self.inputs: list[str] = [] if inputs is None else inputs
+        # the definition has an error (already reported): the engine does not
+        # analyse it, and layers reading it are skipped rather than misreported
+        self.invalid = invalid
+        self.instance = instance  # innermost block instance holding this layer
+        self.instance_loc = instance_loc
 
 
-@dataclass
 class Spec:
-    name: str
-    file: str
-    input: tuple[int, ...]
-    layers: list[LayerDef]
-    source: str = ""
-    description: str = ""
-    outputs: list[str] = field(default_factory=list)
-    budgets: dict[str, Any] = field(default_factory=dict)
-    budget_locs: dict[str, Loc] = field(default_factory=dict)
-    vars: dict[str, Any] = field(default_factory=dict)
-    input_loc: Loc | None = None
-    loc: Loc | None = None
-    # errors found while reading the spec; the engine adds its own to these
-    diagnostics: list[Diagnostic] = field(default_factory=list)
-    # False when the layer graph could not be built (no usable input shape,
-    # or expansion stopped at a limit): nothing can be analysed then
-    complete: bool = True
-    check_dangling: bool = True
+    def __init__(
+        self,
+        name: str,
+        file: str,
+        input: tuple[int, ...],
+        layers: list[LayerDef],
+        source: str = "",
+        description: str = "",
+        outputs: list[str] | None = None,
+        budgets: dict[str, Any] | None = None,
+        budget_locs: dict[str, Loc] | None = None,
+        vars: dict[str, Any] | None = None,
+        input_loc: Loc | None = None,
+        loc: Loc | None = None,
+        diagnostics: list[Diagnostic] | None = None,
+        complete: bool = True,
+        check_dangling: bool = True,
+    ) -> None:
+        self.name = name
+        self.file = file
+        self.input = input
+        self.layers = layers
+        self.source = source
+        self.description = description
+        self.outputs: list[str] = [] if outputs is None else outputs
+        self.budgets: dict[str, Any] = {} if budgets is None else budgets
+        self.budget_locs: dict[str, Loc] = {} if budget_locs is None else budget_locs
+        self.vars: dict[str, Any] = {} if vars is None else vars
+        self.input_loc = input_loc
+        self.loc = loc
+        # errors found while reading the spec; the engine adds its own to these
+        self.diagnostics: list[Diagnostic] = [] if diagnostics is None else diagnostics
+        # False when the layer graph could not be built (no usable input shape,
+        # or expansion stopped at a limit): nothing can be analysed then
+        self.complete = complete
+        self.check_dangling = check_dangling
 
 
 class _Names:
