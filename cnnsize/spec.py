@@ -538,11 +538,12 @@ class _Builder:
             # for 'filters:') is not reported missing too: the hint says it
             misspelt = {did_you_mean(k, allowed)[len("did you mean '") : -2] for k in entry if k not in allowed}
         if nm0 and nm0 != "input" and "${" not in nm0 and " " not in nm0 and "\t" not in nm0 and "\n" not in nm0:
-            local: str | None = nm0  # what read_name() accepts, decided inline on the common path
+            local = nm0  # what read_name() accepts, decided inline on the common path
         else:
-            local = self.read_name(entry, names, kind)
-            if local is None:
+            read = self.read_name(entry, names, kind)
+            if read is None:
                 return self.placeholder(entry, scope, names, None, prev, kind, block)
+            local = read
         count: int | None = None
         if "repeat" in entry:
             count, ok = self.repeat_count(entry, scope, local, kind)
