@@ -82,12 +82,32 @@ _CMPS: dict[type, Any] = {
 }
 
 
+# (MAX_INT_BITS, MAX_EXPR_CHARS) as read once for a whole parse (frozen_limits);
+# None outside one. Every intermediate value is checked against them, and
+# reading the environment each time was a tenth of the time of parsing a spec
+# full of templates.
+_FROZEN: tuple[int, int] | None = None
+
+
 def _max_bits() -> int:
-    return limit("MAX_INT_BITS", MAX_INT_BITS)
+    return _FROZEN[0] if _FROZEN is not None else limit("MAX_INT_BITS", MAX_INT_BITS)
 
 
 def _max_chars() -> int:
-    return limit("MAX_EXPR_CHARS", MAX_EXPR_CHARS)
+    return _FROZEN[1] if _FROZEN is not None else limit("MAX_EXPR_CHARS", MAX_EXPR_CHARS)
+
+
+def freeze_limits() -> tuple[int, int] | None:
+    """Read the limits once, until thaw_limits(the returned token)."""
+    global _FROZEN
+    token = _FROZEN
+    _FROZEN = (limit("MAX_INT_BITS", MAX_INT_BITS), limit("MAX_EXPR_CHARS", MAX_EXPR_CHARS))
+    return token
+
+
+def thaw_limits(token: tuple[int, int] | None) -> None:
+    global _FROZEN
+    _FROZEN = token
 
 
 def _check_num(v: Any) -> Any:

@@ -13,7 +13,7 @@ from typing import Any
 
 from ._gc import paused
 from .errors import Diagnostic, Loc, RuleError, SpecError, did_you_mean, in_source_order, limit, limit_hint
-from .expr import ExprError, has_template, render
+from .expr import ExprError, freeze_limits, has_template, render, thaw_limits
 from .rules import COMMON_KEYS, KINDS, RULES, t_int
 from .yamlload import LList, LMap, load_with_diagnostics, read_text
 
@@ -829,7 +829,11 @@ def parse(doc: Any, filename: str = "<spec>", overrides: Mapping[str, Any] | Non
         doc = _wrap(doc)
     builder = _Builder(filename, overrides)
     builder.diags.extend(diagnostics or [])
-    spec = builder.build(doc)
+    token = freeze_limits()
+    try:
+        spec = builder.build(doc)
+    finally:
+        thaw_limits(token)
     if spec.diagnostics and not keep_going:
         from .analysis import analyze
 

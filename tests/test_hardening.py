@@ -220,3 +220,23 @@ def test_several_errors_of_one_layer():
     ds = errors(HEAD + "layers:\n  - {type: conv, filters: 0, kernel: x, stride: -1, foo: 1}\n")
     assert [d.code for d in ds] == ["bad-value", "bad-type", "bad-value", "unknown-key"]
     assert [d.loc.col for d in ds] == sorted(d.loc.col for d in ds)
+
+
+def test_int_bits_limit_read_from_environment_per_parse(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Template limits are read once per parse (not per value) and still
+    follow the environment: a raised limit admits 2**300, a lowered one
+    refuses 2**20, and nothing stays frozen after the parse."""
+    from cnnsize import expr
+    from cnnsize.spec import loads_spec
+
+    text = "cnnsize: 1\nname: t\ninput: [3, 8, 8]\nlayers:\n  - {type: conv, filters: '${(2**60 * 2**60 * 2**60 * 2**60 * 2**60) // (2**60 * 2**60 * 2**60 * 2**60 * 2**50)}', kernel: 1}\n"
+    with pytest.raises(SpecError) as exc:
+        loads_spec(text)
+    assert exc.value.diagnostics[0].code == "template" and "256 bits" in exc.value.diagnostics[0].message
+    monkeypatch.setenv("CNNSIZE_MAX_INT_BITS", "512")
+    assert loads_spec(text).layers[0].params["filters"] == 2**10
+    monkeypatch.setenv("CNNSIZE_MAX_INT_BITS", "16")
+    with pytest.raises(SpecError) as exc:
+        loads_spec("cnnsize: 1\nname: t\ninput: [3, 8, 8]\nlayers:\n  - {type: conv, filters: '${2**20 // 2**15}', kernel: 1}\n")
+    assert "16 bits" in exc.value.diagnostics[0].message
+    assert expr._FROZEN is None
