@@ -15,7 +15,7 @@ from ._gc import paused
 from .errors import Diagnostic, Loc, RuleError, SpecError, did_you_mean, in_source_order, limit, limit_hint
 from .expr import ExprError, freeze_limits, has_template, render, thaw_limits
 from .rules import COMMON_KEYS, KINDS, RULES, t_int
-from .yamlload import LList, LMap, load_with_diagnostics, read_text
+from .yamlload import MAX_ALIAS_NODES, MAX_DEPTH, LList, LMap, load_with_diagnostics, read_text
 
 FORMAT_VERSION = 1
 # defaults; CNNSIZE_MAX_LAYERS / CNNSIZE_MAX_BLOCK_DEPTH in the environment raise them
@@ -283,7 +283,7 @@ class _Builder:
             v = LMap()
         for key, val in v.items():
             if not key.isidentifier():
-                self.err("bad-name", f"var name '{key}' is not an identifier", "use letters, digits and _", v.key_locs[key])
+                self.err("bad-name", f"var name '{key}' is not an identifier", "use letters, digits and _", v.key_locs.get(key, v.loc))
             else:
                 self.check_var(key, val, v.where(key), "")
             self.vars[key] = val
@@ -330,7 +330,7 @@ class _Builder:
             return
         for key, val in d.items():
             if key in COMMON_KEYS or key not in ALL_LAYER_KEYS:
-                self.err("unknown-key", f"'{key}' cannot be a default", did_you_mean(key, ALL_LAYER_KEYS - COMMON_KEYS) or "defaults take layer keys such as bias or activation", d.key_locs[key])
+                self.err("unknown-key", f"'{key}' cannot be a default", did_you_mean(key, ALL_LAYER_KEYS - COMMON_KEYS) or "defaults take layer keys such as bias or activation", d.key_locs.get(key, d.loc))
             else:
                 self.defaults[key] = val
 
@@ -357,7 +357,7 @@ class _Builder:
             ok = True
             for a in args:
                 if not a.isidentifier() or a in INSTANCE_KEYS:
-                    self.err("bad-name", f"block argument '{a}' is not a usable name", f"use an identifier other than {', '.join(sorted(INSTANCE_KEYS))}", args.key_locs[a])
+                    self.err("bad-name", f"block argument '{a}' is not a usable name", f"use an identifier other than {', '.join(sorted(INSTANCE_KEYS))}", args.key_locs.get(a, args.loc))
                     ok = False
             if ok:
                 self.broken_blocks.discard(name)
@@ -406,6 +406,12 @@ class _Builder:
         for entry, eloc in zip(entries, entries.item_locs):
             if self.too_many:
                 return prev
+            if type(entry) is dict:  # a layer from the Python API, left unwrapped by _wrap_spec
+                done = self.plain_layer(entry, scope, names, prev)
+                if done is not None:
+                    prev = done
+                    continue
+                entry = _wrap(entry)  # anything unusual: the general path, which reports it
             if not isinstance(entry, LMap):
                 self.err("bad-layer", f"a layer must be a mapping, got {type(entry).__name__} {str(entry)[:40]!r}", "write '- {name: x, type: conv, ...}'", eloc)
                 prev = self.placeholder(LMap(eloc), scope, names, None, prev, None, block)
@@ -629,6 +635,50 @@ class _Builder:
                 return prev
         return prev
 
+    def plain_layer(self, entry: dict[str, Any], scope: dict[str, Any], names: _Names, prev: str) -> str | None:
+        """The common layer of a spec built in Python, defined without wrapping
+        it (a batch of specs has thousands): a plain dict with a known type,
+        known keys, a plain name or none, plain inputs, values that pass their
+        checks, no repeat, when or block. Returns the layer's full name; None
+        when anything differs, having recorded nothing, so that layer() (on
+        the wrapped entry) defines it or reports exactly what is wrong."""
+        typ = entry.get("type")
+        if type(typ) is not str or typ not in KINDS or "repeat" in entry or "when" in entry:
+            return None
+        kind = KINDS[typ]
+        allowed = _ALLOWED.get(kind) or _ALLOWED.setdefault(kind, COMMON_KEYS | set(RULES[kind].keys))
+        if not allowed.issuperset(entry):
+            return None
+        for v in entry.values():
+            # lists are kept in the layer's params as they are checked (the
+            # caller's objects): those go through the wrapping copy
+            if isinstance(v, (list, tuple, dict)) and v is not entry.get("inputs"):
+                return None
+        explicit = "inputs" in entry
+        raw_inputs = [prev]
+        if explicit:
+            ins = entry["inputs"]
+            if type(ins) is str:
+                ins = [ins]
+            if type(ins) is not list or not ins or not all(type(x) is str and "${" not in x for x in ins):
+                return None
+            raw_inputs = list(ins)
+        nm = entry.get("name")
+        if nm is not None and not (type(nm) is str and nm and nm != "input" and "${" not in nm and " " not in nm and "\t" not in nm and "\n" not in nm):
+            return None
+        if nm is not None and (names.prefix + nm in self.all_names or nm in names.local):
+            return None  # a duplicate: reported by layer()
+        if len(self.layers) >= self.max_layers:
+            return None
+        params = self.fast_params(entry, kind, scope)  # type: ignore[arg-type]
+        if params is None:
+            return None
+        local = self.auto_name(names, kind) if nm is None else nm
+        full = f"{names.prefix}{local}"
+        self.new_layer(LayerDef(full, kind, typ, params, raw_inputs, None, {}, len(self.layers), names, explicit, None))
+        names.local[local] = full
+        return full
+
     def fast_params(self, entry: LMap, kind: str, scope: Mapping[str, Any]) -> dict[str, Any] | None:
         """A layer's checked params in one pass over the keys it names, on top
         of the defaults prepared once per kind. None at the first problem (or
@@ -826,7 +876,7 @@ def parse(doc: Any, filename: str = "<spec>", overrides: Mapping[str, Any] | Non
     loading (duplicate keys) that did not stop the loader.
     """
     if isinstance(doc, dict) and not isinstance(doc, LMap):
-        doc = _wrap(doc)
+        doc = _wrap_spec(doc)
     builder = _Builder(filename, overrides)
     builder.diags.extend(diagnostics or [])
     token = freeze_limits()
@@ -842,20 +892,67 @@ def parse(doc: Any, filename: str = "<spec>", overrides: Mapping[str, Any] | Non
     return spec
 
 
+def _wrap_spec(doc: dict[Any, Any]) -> LMap:
+    """A spec from the Python API as an LMap, its top-level layers left as
+    the caller's dicts: _Builder.plain_layer defines the common ones without
+    copying them (and wraps any other)."""
+    layers = doc.get("layers")
+    if type(layers) is not list or not all(type(e) is dict for e in layers) or not all(type(k) is str for k in doc):
+        return _wrap(doc)  # type: ignore[no-any-return]
+    top = LList(None)
+    top.extend(layers)
+    top.item_locs = [None] * len(top)  # type: ignore[list-item]
+    m = LMap(None)
+    for k, v in doc.items():
+        m[k] = top if k == "layers" else _wrap(v)
+    return m
+
+
 def _wrap(v: Any) -> Any:
-    """Plain dicts/lists (the Python API) as LMap/LList without locations."""
-    if isinstance(v, dict):
-        m = LMap(None)
-        for k, x in v.items():
-            # scalars (most values) are taken as they are, without a call
-            m[k if type(k) is str else str(k)] = _wrap(x) if isinstance(x, (dict, list, tuple)) else x
-        return m
-    if isinstance(v, (list, tuple)):
-        lst = LList(None)
-        lst.extend(_wrap(x) if isinstance(x, (dict, list, tuple)) else x for x in v)
-        lst.item_locs = [None] * len(lst)  # type: ignore[list-item]
-        return lst
-    return v
+    """Plain dicts/lists (the Python API) as LMap/LList without locations.
+
+    Bounded like the YAML loader: a dict that contains itself, nesting past
+    MAX_DEPTH, or shared sub-dicts that would multiply into more than
+    MAX_ALIAS_NODES copies (the dict form of an alias bomb) is refused with
+    a diagnostic instead of recursing without end."""
+    return _Wrap(limit("MAX_DEPTH", MAX_DEPTH), limit("MAX_ALIAS_NODES", MAX_ALIAS_NODES)).wrap(v, 0)
+
+
+class _Wrap:
+    __slots__ = ("max_depth", "max_shared", "shared", "seen", "path")
+
+    def __init__(self, max_depth: int, max_shared: int) -> None:
+        self.max_depth, self.max_shared = max_depth, max_shared
+        self.shared = 0  # copies made of containers already copied once
+        self.seen: set[int] = set()
+        self.path: set[int] = set()  # containers being copied (a repeat is a cycle)
+
+    def wrap(self, v: Any, depth: int) -> Any:
+        if not isinstance(v, (dict, list, tuple)):
+            return v
+        key = id(v)
+        if key in self.path:
+            raise SpecError([Diagnostic("recursive-value", "a dict or list of the spec contains itself", "build the spec from values that do not refer back to their container")])
+        if depth >= self.max_depth:
+            raise SpecError([Diagnostic("limit-depth", f"the spec's dicts and lists nest deeper than {self.max_depth} levels", limit_hint("MAX_DEPTH", MAX_DEPTH))])
+        if key in self.seen:
+            self.shared += 1
+            if self.shared > self.max_shared:
+                raise SpecError([Diagnostic("limit-alias", f"shared dicts and lists in the spec would be copied more than {self.max_shared:,} times", limit_hint("MAX_ALIAS_NODES", MAX_ALIAS_NODES, "share fewer nested values"))])
+        self.seen.add(key)
+        self.path.add(key)
+        d = depth + 1
+        if isinstance(v, dict):
+            out: Any = LMap(None)
+            for k, x in v.items():
+                # scalars (most values) are taken as they are, without a call
+                out[k if type(k) is str else str(k)] = self.wrap(x, d) if isinstance(x, (dict, list, tuple)) else x
+        else:
+            out = LList(None)
+            out.extend(self.wrap(x, d) if isinstance(x, (dict, list, tuple)) else x for x in v)
+            out.item_locs = [None] * len(out)
+        self.path.discard(key)
+        return out
 
 
 @paused

@@ -1,0 +1,162 @@
+"""The Python API (cnnsize.analyze_dict): a spec given as plain dicts gives
+exactly what the same spec gives from YAML, whichever path its layers take.
+
+Plain layer dicts are defined without being wrapped (spec._Builder.plain_layer,
+the batch fast path); anything unusual goes through the general path. These
+tests run every spec and every bad spec both ways and compare."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+import cnnsize
+from cnnsize.analysis import Analysis
+from cnnsize.errors import SpecError
+from cnnsize.spec import _Builder
+
+ROOT = Path(__file__).resolve().parents[1]
+GOOD = sorted((ROOT / "specs").glob("*.yaml")) + sorted((ROOT / "tests" / "cases").glob("*/spec.yaml"))
+BAD = sorted((ROOT / "tests" / "bad_specs").glob("*/*.yaml"))
+
+
+def outcome(doc: Any) -> Any:
+    """Everything a user sees: every row and total, or every diagnostic."""
+    try:
+        a = cnnsize.analyze_dict(doc)
+    except SpecError as exc:
+        return [(d.code, d.message, d.hint, d.layer, d.kind, d.block, d.instance) for d in exc.diagnostics]
+    return rows(a)
+
+
+def rows(a: Analysis) -> Any:
+    cols = ("name", "kind", "type", "inputs", "output_shape", "units", "weights", "biases", "buffers", "connections", "macs", "flops", "ops", "activation_bytes", "param_bytes", "rf", "block", "counts")
+    return [tuple(getattr(r, c) for c in cols) for r in a.layers], a.totals, a.outputs
+
+
+def both_ways(doc: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
+    fast = outcome(doc)
+    with monkeypatch.context() as m:
+        m.setattr(_Builder, "plain_layer", lambda *a, **k: None)
+        slow = outcome(doc)
+    return fast, slow
+
+
+def _load(path: Path) -> Any:
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError, RecursionError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+@pytest.mark.parametrize("path", GOOD, ids=lambda p: p.parent.name if p.name == "spec.yaml" else p.stem)
+def test_good_specs_same_both_ways_and_as_yaml(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    doc = _load(path)
+    fast, slow = both_ways(doc, monkeypatch)
+    assert fast == slow
+    assert fast == rows(cnnsize.analyze_file(str(path)))
+
+
+def test_bad_specs_same_diagnostics_both_ways(monkeypatch: pytest.MonkeyPatch) -> None:
+    compared = 0
+    for path in BAD:
+        doc = _load(path)
+        if doc is None:
+            continue
+        fast, slow = both_ways(doc, monkeypatch)
+        assert fast == slow, path.name
+        compared += 1
+    assert compared > 150
+
+
+def _spec(*layers: Any, **top: Any) -> dict[str, Any]:
+    return {"cnnsize": 1, "name": "t", "input": [3, 16, 16], "layers": list(layers), **top}
+
+
+CONV = {"type": "conv", "filters": 4, "kernel": 3}
+EDGE_CASES = {
+    "unnamed": _spec(dict(CONV), dict(CONV), {"type": "relu"}),
+    "auto name taken": _spec({**CONV, "name": "conv_2"}, dict(CONV), dict(CONV)),
+    "duplicate": _spec({**CONV, "name": "a"}, {**CONV, "name": "a"}),
+    "tuple kernel": _spec({**CONV, "kernel": (3, 3)}),
+    "list kernel": _spec({**CONV, "kernel": [3, 1]}),
+    "template value": _spec({**CONV, "filters": "${w * 2}"}, vars={"w": 3}),
+    "template name": _spec({**CONV, "name": "c${w}"}, vars={"w": 3}),
+    "unknown key": _spec({**CONV, "filter": 3}),
+    "missing key": _spec({"type": "conv", "kernel": 3}),
+    "bad value": _spec({**CONV, "stride": 0}),
+    "float value": _spec({**CONV, "filters": 4.0}),
+    "inputs as str": _spec({**CONV, "name": "a"}, {**CONV, "name": "b", "inputs": "a"}),
+    "inputs empty": _spec({**CONV, "name": "a"}, {**CONV, "inputs": []}),
+    "inputs unknown": _spec({**CONV, "name": "a"}, {**CONV, "inputs": ["nope"]}),
+    "forward input": _spec({**CONV, "name": "a", "inputs": ["b"]}, {**CONV, "name": "b", "inputs": ["a"]}),
+    "repeat": _spec({**CONV, "repeat": 3, "padding": 1}),
+    "when": _spec({**CONV, "when": False}, dict(CONV)),
+    "unknown type": _spec({"type": "conv9", "filters": 4}),
+    "name input": _spec({**CONV, "name": "input"}),
+    "name with space": _spec({**CONV, "name": "a b"}),
+    "non-str key": _spec({**CONV, 7: 1}),
+    "defaults": _spec(dict(CONV), {"type": "fc", "units": 3}, defaults={"bias": False}),
+    "merge": _spec({**CONV, "name": "a", "padding": 1}, {**CONV, "name": "b", "padding": 1}, {"type": "add", "inputs": ["a", "b"]}),
+    "entry not a dict": _spec(dict(CONV), "relu"),
+    "block": {**_spec({"block": "b", "w": 2}, {"type": "fc", "units": 2}), "blocks": {"b": {"args": {"w": None}, "layers": [{"type": "conv", "filters": "${w}", "kernel": 1}]}}},
+}
+
+
+@pytest.mark.parametrize("name", list(EDGE_CASES))
+def test_edge_cases_same_both_ways(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    fast, slow = both_ways(EDGE_CASES[name], monkeypatch)
+    assert fast == slow
+
+
+def test_plain_layers_take_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    # otherwise the comparisons above would compare the general path with itself
+    taken = []
+    real = _Builder.plain_layer
+
+    def spy(self: _Builder, *a: Any) -> Any:
+        out = real(self, *a)
+        taken.append(out is not None)
+        return out
+
+    monkeypatch.setattr(_Builder, "plain_layer", spy)
+    doc = _load(ROOT / "specs" / "alexnet_torchvision.yaml")
+    cnnsize.analyze_dict(doc)
+    assert len(taken) == len(doc["layers"]) and all(taken)
+
+
+def test_callers_dicts_are_not_kept_or_changed() -> None:
+    doc = _spec({**CONV, "name": "a"}, {**CONV, "name": "b", "inputs": ["a"]})
+    before = repr(doc)
+    a = cnnsize.analyze_dict(doc)
+    assert repr(doc) == before
+    doc["layers"][1]["inputs"].append("zzz")
+    doc["layers"][0]["filters"] = 99
+    assert a.layers[1].inputs == ["a"] and a.spec.layers[1].raw_inputs == ["a"]
+    assert a.spec.layers[0].params["filters"] == 4
+
+
+def test_hostile_dicts_are_refused_not_recursed() -> None:
+    """What the YAML loader refuses (alias bombs, self-reference, deep
+    nesting) has a dict form too; each gets its diagnostic, never a hang or
+    a RecursionError."""
+    loop: list[Any] = []
+    loop.append(loop)
+    bomb: Any = "x"
+    for _ in range(9):
+        bomb = [bomb] * 9  # 9**9 leaves if copied out
+    deep: Any = "x"
+    for _ in range(200):
+        deep = [deep]
+    for value, code in ((loop, "recursive-value"), (bomb, "limit-alias"), (deep, "limit-depth")):
+        for doc in (_spec(dict(CONV), description=value), _spec({**CONV, "note": value})):
+            with pytest.raises(SpecError) as exc:
+                cnnsize.analyze_dict(doc)
+            assert [d.code for d in exc.value.diagnostics] == [code]
+    shared = dict(CONV)
+    a = cnnsize.analyze_dict(_spec(shared, shared, shared))  # one dict used three times is three layers
+    assert len(a.layers) == 3
