@@ -384,16 +384,10 @@ def _conv_core(
         if ACTIVATIONS[a] * units:
             ops["act"] = ACTIVATIONS[a] * units
         counts[f"act.{a}"] = units
-    return Result(
-        shape=(filters, *w.out),
-        weights=taps,
-        biases=biases,
-        macs=macs,
-        ops=ops,
-        connections=macs + (units if has_bias else 0),
-        rf=rf_window(x.rf, w) if x.rf is not None else None,
-        counts=counts,
-    )
+    rf = rf_window(x.rf, w) if x.rf is not None else None
+    # positional (shape, weights, biases, buffers, macs, ops, connections, rf,
+    # params_affine, counts): keyword calls cost twice as much on this path
+    return Result((filters, *w.out), taps, biases, 0, macs, ops, macs + (units if has_bias else 0), rf, 0, counts)
 
 
 @rule(
@@ -729,7 +723,7 @@ def batchnorm(p: dict[str, Any], ins: list[Tensor]) -> Result:
         if ACTIVATIONS[a] * units:
             ops["act"] = ACTIVATIONS[a] * units
         counts[f"act.{a}"] = units
-    return Result(x.shape, weights=w, biases=b, buffers=2 * c, params_affine=w + b, ops=ops, connections=units, rf=x.rf, counts=counts)
+    return Result(x.shape, w, b, 2 * c, 0, ops, units, x.rf, w + b, counts)  # positional, as in _conv_core
 
 
 @rule("layernorm", {"affine": K(t_bool, True)}, summary="layer normalization over each sample")
