@@ -42,6 +42,7 @@ sys.path.insert(0, ROOT)
 import yaml  # noqa: E402
 
 import cnnsize  # noqa: E402
+from cnnsize import geometry  # noqa: E402
 from cnnsize.analysis import analyze  # noqa: E402
 from cnnsize.spec import parse  # noqa: E402
 from cnnsize.yamlload import load, read_text  # noqa: E402
@@ -74,10 +75,22 @@ def ms(v: float) -> str:
     return f"{v * 1e3:.2f}"
 
 
-def resnet18_plain(rng: random.Random) -> dict[str, Any]:
-    """A ResNet-18-shaped spec as a plain dict: 51 layers, random widths and input."""
+def cold() -> None:
+    """Forget the memoised windows and receptive-field transforms, so that a
+    timed call pays for them as the first analysis of a spec does."""
+    geometry._WINDOWS.clear()
+    geometry._RF_WINDOW.clear()
+    geometry._RF_MERGE.clear()
+
+
+def resnet18_plain(rng: random.Random, topology: bool = False) -> dict[str, Any]:
+    """A ResNet-18-shaped spec as a plain dict: 51 layers, random widths and
+    input size. With ``topology``, also 1-3 blocks per stage and 3x3 or 5x5
+    kernels per stage (so receptive fields differ from spec to spec)."""
     w = [rng.choice((16, 24, 32, 48, 64, 96)) * m for m in (1, 2, 4, 8)]
     size = rng.choice((160, 192, 224, 256))
+    depth = [rng.choice((1, 2, 3)) if topology else 2 for _ in range(4)]
+    kern = [rng.choice((3, 5)) if topology else 3 for _ in range(4)]
     layers: list[dict[str, Any]] = [
         {"name": "conv1", "type": "conv", "filters": w[0], "kernel": 7, "stride": 2, "padding": 3, "bias": False},
         {"name": "bn1", "type": "bn", "activation": "relu"},
@@ -85,14 +98,15 @@ def resnet18_plain(rng: random.Random) -> dict[str, Any]:
     ]
     prev = "maxpool"
     for s, planes in enumerate(w):
-        for b in range(2):
+        k = kern[s]
+        for b in range(depth[s]):
             p = f"s{s}b{b}"
             down = s > 0 and b == 0
             stride = 2 if down else 1
             layers += [
-                {"name": f"{p}c1", "type": "conv", "inputs": [prev], "filters": planes, "kernel": 3, "stride": stride, "padding": 1, "bias": False},
+                {"name": f"{p}c1", "type": "conv", "inputs": [prev], "filters": planes, "kernel": k, "stride": stride, "padding": k // 2, "bias": False},
                 {"name": f"{p}n1", "type": "bn", "activation": "relu"},
-                {"name": f"{p}c2", "type": "conv", "filters": planes, "kernel": 3, "padding": 1, "bias": False},
+                {"name": f"{p}c2", "type": "conv", "filters": planes, "kernel": k, "padding": k // 2, "bias": False},
                 {"name": f"{p}n2", "type": "bn"},
             ]
             short = prev
@@ -127,8 +141,9 @@ def main() -> int:
         paths = [os.path.join(ROOT, "specs", f"{n}.yaml") for n in want]
 
     print(f"# In-process analysis (Python {platform.python_version()}, {args.clock} time, median of {args.repeat} loops, fastest in brackets; load average {os.getloadavg()[0]:.2f})\n")
-    print("| spec | layers | YAML load ms | parse ms | analyze ms | parse + analyze ms | us per layer |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("'first': memoised windows and receptive-field transforms cleared before each call, as in a one-off analysis; 'again': the same spec analysed again.\n")
+    print("| spec | layers | YAML load ms | parse ms | analyze ms, first | analyze ms, again | parse + analyze ms, first | us per layer |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     per_layer = []
     for path in paths:
         name = os.path.splitext(os.path.basename(path))[0]
@@ -138,36 +153,47 @@ def main() -> int:
         n = len(spec.layers)
         t_load = timeit(lambda: load(text, path), args.repeat, args.min_time)  # noqa: B023
         t_parse = timeit(lambda: parse(doc, path), args.repeat, args.min_time)  # noqa: B023
-        t_an = timeit(lambda: analyze(spec), args.repeat, args.min_time)  # noqa: B023
-        t_both = timeit(lambda: analyze(parse(doc, path)), args.repeat, args.min_time)  # noqa: B023
+        t_an = timeit(lambda: (cold(), analyze(spec)), args.repeat, args.min_time)  # noqa: B023
+        t_again = timeit(lambda: analyze(spec), args.repeat, args.min_time)  # noqa: B023
+        t_both = timeit(lambda: (cold(), analyze(parse(doc, path))), args.repeat, args.min_time)  # noqa: B023
         us = t_both[0] / n * 1e6
         per_layer.append(us)
         print(
             f"| {name} | {n} | {ms(t_load[0])} ({ms(t_load[1])}) | {ms(t_parse[0])} ({ms(t_parse[1])}) | "
-            f"{ms(t_an[0])} ({ms(t_an[1])}) | {ms(t_both[0])} ({ms(t_both[1])}) | {us:.1f} |"
+            f"{ms(t_an[0])} ({ms(t_an[1])}) | {ms(t_again[0])} ({ms(t_again[1])}) | {ms(t_both[0])} ({ms(t_both[1])}) | {us:.1f} |"
         )
-    print(f"\nMedian over the specs: {statistics.median(per_layer):.1f} us per layer (parse + analyze).\n")
+    print(f"\nMedian over the specs: {statistics.median(per_layer):.1f} us per layer (parse + analyze, first).\n")
 
     print("# Batch throughput from spec dicts (one core)\n")
-    print("| input | API | ms per spec | specs per second |")
-    print("|---|---|---:|---:|")
+    print("Memos as in a search loop (kept from spec to spec), except where a row says 'cleared'.\n")
+    print("| input | API | layers per spec | ms per spec | specs per second |")
+    print("|---|---|---:|---:|---:|")
     with open(os.path.join(ROOT, "specs", "resnet18.yaml"), encoding="utf-8") as fh:
         r18 = yaml.safe_load(fh)
     t = timeit(lambda: cnnsize.analyze_dict(r18), args.repeat, args.min_time)
-    print(f"| specs/resnet18.yaml as a dict (blocks, templates), same dict each time | analyze_dict | {ms(t[0])} ({ms(t[1])}) | {1 / t[0]:,.0f} |")
+    print(f"| specs/resnet18.yaml as a dict (blocks, templates), same dict each time | analyze_dict | 51 | {ms(t[0])} ({ms(t[1])}) | {1 / t[0]:,.0f} |")
     rng = random.Random(0)
-    docs = [resnet18_plain(rng) for _ in range(args.batch)]
-
-    def each() -> None:
-        for d in docs:
-            cnnsize.analyze_dict(d)
-
-    t = timeit(each, args.repeat, args.min_time)
-    print(f"| {len(docs)} different ResNet-18-sized plain dicts | analyze_dict | {ms(t[0] / len(docs))} ({ms(t[1] / len(docs))}) | {len(docs) / t[0]:,.0f} |")
+    plain = [resnet18_plain(rng) for _ in range(args.batch)]
+    varied = [resnet18_plain(rng, topology=True) for _ in range(args.batch)]
     many = getattr(cnnsize, "analyze_many", None)
-    if many is not None:
-        t = timeit(lambda: many(docs), args.repeat, args.min_time)
-        print(f"| {len(docs)} different ResNet-18-sized plain dicts | analyze_many | {ms(t[0] / len(docs))} ({ms(t[1] / len(docs))}) | {len(docs) / t[0]:,.0f} |")
+    for label, docs in ((f"{args.batch} ResNet-18-sized plain dicts, random widths and input sizes", plain), (f"{args.batch} ResNet-like plain dicts, random widths, input sizes, depths (1-3 blocks per stage) and kernels (3 or 5)", varied)):
+        nl = statistics.mean(len(d["layers"]) for d in docs)
+
+        def each(docs: list[dict[str, Any]] = docs) -> None:
+            for d in docs:
+                cnnsize.analyze_dict(d)
+
+        def each_cold(docs: list[dict[str, Any]] = docs) -> None:
+            for d in docs:
+                cold()
+                cnnsize.analyze_dict(d)
+
+        rows = [("analyze_dict", each), ("analyze_dict, memos cleared before each spec", each_cold)]
+        if many is not None:
+            rows.append(("analyze_many", lambda docs=docs: many(docs)))
+        for api, fn in rows:
+            t = timeit(fn, args.repeat, args.min_time)
+            print(f"| {label} | {api} | {nl:.0f} | {ms(t[0] / len(docs))} ({ms(t[1] / len(docs))}) | {len(docs) / t[0]:,.0f} |")
     return 0
 
 

@@ -5,6 +5,7 @@ The analysis path (this package minus ``cnnsize.torch``) never imports torch.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -31,4 +32,39 @@ def analyze_dict(doc: dict[str, Any], **kwargs: Any) -> Analysis:
     return analyze(parse(doc, kwargs.pop("filename", "<dict>"), overrides), **kwargs)
 
 
-__all__ = ["__version__", "analyze_file", "analyze_dict"]
+def analyze_many(docs: Iterable[dict[str, Any]], *, errors: str = "raise", **kwargs: Any) -> list[Any]:
+    """Analyse many specs given as dicts: the batch API of an architecture search.
+
+    The options of analyze_dict (input_shape, batch, dtype, convention,
+    optimizer, overrides) apply to every spec. ``errors="raise"`` stops at the
+    first invalid spec with its SpecError (a note names its index in the
+    batch); ``errors="return"`` puts the SpecError in that spec's place and
+    goes on, so one bad candidate does not cost the rest of the batch.
+    """
+    from ._gc import paused
+    from .analysis import analyze
+    from .errors import SpecError
+    from .spec import parse
+
+    if errors not in ("raise", "return"):
+        raise ValueError(f"errors must be 'raise' or 'return', got {errors!r}")
+    overrides = kwargs.pop("overrides", None)
+    filename = kwargs.pop("filename", "<dict>")
+
+    @paused  # once for the batch, not per spec
+    def run() -> list[Any]:
+        out: list[Any] = []
+        for i, doc in enumerate(docs):
+            try:
+                out.append(analyze(parse(doc, filename, overrides), **kwargs))
+            except SpecError as exc:
+                if errors == "raise":
+                    exc.add_note(f"in spec {i} of the batch (0-based)")
+                    raise
+                out.append(exc)
+        return out
+
+    return run()
+
+
+__all__ = ["__version__", "analyze_file", "analyze_dict", "analyze_many"]

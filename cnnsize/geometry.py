@@ -115,6 +115,8 @@ class Window:
 
 def resolve_padding(padding: Any, spatial: Sequence[int], keff: Sequence[int], stride: Sequence[int]) -> Pads:
     nd = len(spatial)
+    if type(padding) is int and padding >= 0:
+        return ((padding, padding),) * nd  # the common case, as per_axis() would resolve it
     if padding == "valid":
         return ((0, 0),) * nd
     if padding == "same":

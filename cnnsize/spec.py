@@ -649,11 +649,13 @@ class _Builder:
         allowed = _ALLOWED.get(kind) or _ALLOWED.setdefault(kind, COMMON_KEYS | set(RULES[kind].keys))
         if not allowed.issuperset(entry):
             return None
-        for v in entry.values():
-            # lists are kept in the layer's params as they are checked (the
-            # caller's objects): those go through the wrapping copy
-            if isinstance(v, (list, tuple, dict)) and v is not entry.get("inputs"):
-                return None
+        # Values need no copying: fast_params() copies lists as it reads them,
+        # and refuses tuples and dicts (no key takes one), which the general
+        # path then wraps and reports. A note is not read, so it must be text
+        # to be as harmless as it is when wrapped.
+        note = entry.get("note")
+        if note is not None and type(note) is not str:
+            return None
         explicit = "inputs" in entry
         raw_inputs = [prev]
         if explicit:

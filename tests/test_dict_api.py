@@ -130,14 +130,17 @@ def test_plain_layers_take_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_callers_dicts_are_not_kept_or_changed() -> None:
-    doc = _spec({**CONV, "name": "a"}, {**CONV, "name": "b", "inputs": ["a"]})
+    doc = _spec({**CONV, "name": "a", "kernel": [3, 3], "padding": [[1, 1], [0, 0]]}, {**CONV, "name": "b", "inputs": ["a"]})
     before = repr(doc)
     a = cnnsize.analyze_dict(doc)
     assert repr(doc) == before
     doc["layers"][1]["inputs"].append("zzz")
     doc["layers"][0]["filters"] = 99
+    doc["layers"][0]["kernel"][0] = 5
+    doc["layers"][0]["padding"][0][0] = 7
     assert a.layers[1].inputs == ["a"] and a.spec.layers[1].raw_inputs == ["a"]
-    assert a.spec.layers[0].params["filters"] == 4
+    p = a.spec.layers[0].params
+    assert (p["filters"], p["kernel"], p["padding"]) == (4, [3, 3], [[1, 1], [0, 0]])
 
 
 def test_hostile_dicts_are_refused_not_recursed() -> None:
@@ -160,3 +163,24 @@ def test_hostile_dicts_are_refused_not_recursed() -> None:
     shared = dict(CONV)
     a = cnnsize.analyze_dict(_spec(shared, shared, shared))  # one dict used three times is three layers
     assert len(a.layers) == 3
+
+
+def test_analyze_many_is_analyze_dict_per_spec() -> None:
+    docs = [_spec({**CONV, "filters": f}, {"type": "fc", "units": 3}) for f in (2, 3, 5)]
+    many = cnnsize.analyze_many(docs, batch=4, dtype="float16")
+    assert [rows(a) for a in many] == [rows(cnnsize.analyze_dict(d, batch=4, dtype="float16")) for d in docs]
+    assert [a.totals["params"] for a in many] == [(27 * f + f) + (f * 14 * 14 * 3 + 3) for f in (2, 3, 5)]
+
+
+def test_analyze_many_errors_raise_or_return() -> None:
+    bad = _spec({"type": "conv", "kernel": 3})
+    docs = [_spec(dict(CONV)), bad, _spec(dict(CONV))]
+    with pytest.raises(SpecError) as exc:
+        cnnsize.analyze_many(docs)
+    assert exc.value.diagnostics[0].code == "missing-key"
+    assert "in spec 1 of the batch" in "".join(getattr(exc.value, "__notes__", []))
+    out = cnnsize.analyze_many(iter(docs), errors="return")
+    assert isinstance(out[0], Analysis) and isinstance(out[2], Analysis)
+    assert isinstance(out[1], SpecError) and out[1].diagnostics[0].code == "missing-key"
+    with pytest.raises(ValueError):
+        cnnsize.analyze_many(docs, errors="ignore")
