@@ -266,11 +266,19 @@ def has_template(value: Any) -> bool:
     return isinstance(value, str) and "${" in value
 
 
+@lru_cache(maxsize=4096)
+def _lone(value: str) -> str | None:
+    # the expression of a lone ${e} (the usual template); blocks render the
+    # same few strings for every instance, so the match is made once each
+    m = TEMPLATE.fullmatch(value.strip())
+    return m.group(1) if m else None
+
+
 def render(value: str, scope: Mapping[str, Any]) -> Any:
     """Evaluate a template string: a lone ``${e}`` keeps its type."""
-    m = TEMPLATE.fullmatch(value.strip())
-    if m:
-        return evaluate(m.group(1), scope)
+    lone = _lone(value)
+    if lone is not None:
+        return evaluate(lone, scope)
     if "${" in TEMPLATE.sub("", value):
         raise ExprError(f"unterminated or nested '${{' in '{value}'", "write ${expression}")
     return TEMPLATE.sub(lambda mm: _fmt(evaluate(mm.group(1), scope)), value)

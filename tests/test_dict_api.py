@@ -170,6 +170,7 @@ def test_analyze_many_is_analyze_dict_per_spec() -> None:
     many = cnnsize.analyze_many(docs, batch=4, dtype="float16")
     assert [rows(a) for a in many] == [rows(cnnsize.analyze_dict(d, batch=4, dtype="float16")) for d in docs]
     assert [a.totals["params"] for a in many] == [(27 * f + f) + (f * 14 * 14 * 3 + 3) for f in (2, 3, 5)]
+    assert cnnsize.analyze_many(docs, totals_only=True, batch=4, dtype="float16") == [a.totals for a in many]
 
 
 def test_analyze_many_errors_raise_or_return() -> None:
