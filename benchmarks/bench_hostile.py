@@ -33,6 +33,20 @@ def billion_laughs(levels: int) -> str:
     return HEAD + "\n".join(lines) + "\nlayers:\n  - {type: relu}\n"
 
 
+def dict_bomb(levels: int) -> dict:
+    """The alias bomb's Python form: one list shared nine times per level."""
+    v: object = "lol"
+    for _ in range(levels):
+        v = [v] * 9
+    return {"cnnsize": 1, "name": "bomb", "input": [3, 8, 8], "description": v, "layers": [{"type": "relu"}]}
+
+
+def dict_loop() -> dict:
+    loop: list = []
+    loop.append(loop)
+    return {"cnnsize": 1, "name": "loop", "input": [3, 8, 8], "description": loop, "layers": [{"type": "relu"}]}
+
+
 def refused(fn) -> None:
     from cnnsize.errors import SpecError
     from cnnsize.expr import ExprError
@@ -49,6 +63,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
     repeat = 3 if args.quick else 20
+    from cnnsize import analyze_dict
     from cnnsize.expr import evaluate
     from cnnsize.spec import loads_spec
     from cnnsize.yamlload import load
@@ -60,6 +75,8 @@ def main() -> None:
         "repeat 1000 of a 1000-layer block": lambda: loads_spec(HEAD + "layers:\n  - {block: b, repeat: 1000}\nblocks:\n  b: {layers: [{type: relu, repeat: 1000}]}\n"),
         "template 10**10**10": lambda: evaluate("10**10**10", {}),
         "template 'a' * 10**9": lambda: evaluate("'a' * 10**9", {}),
+        "Python dict sharing one list 9 deep (9^9 leaves), analyze_dict()": lambda: analyze_dict(dict_bomb(9)),
+        "Python list that contains itself, analyze_dict()": lambda: analyze_dict(dict_loop()),
     }
     rows = []
     for name, fn in cases.items():

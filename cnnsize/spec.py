@@ -913,48 +913,71 @@ def _wrap_spec(doc: dict[Any, Any]) -> LMap:
 def _wrap(v: Any) -> Any:
     """Plain dicts/lists (the Python API) as LMap/LList without locations.
 
-    Bounded like the YAML loader: a dict that contains itself, nesting past
-    MAX_DEPTH, or shared sub-dicts that would multiply into more than
-    MAX_ALIAS_NODES copies (the dict form of an alias bomb) is refused with
-    a diagnostic instead of recursing without end."""
-    return _Wrap(limit("MAX_DEPTH", MAX_DEPTH), limit("MAX_ALIAS_NODES", MAX_ALIAS_NODES)).wrap(v, 0)
+    Bounded like the YAML loader, and checked before anything is copied: a
+    dict that contains itself, nesting past MAX_DEPTH, or sub-dicts and lists
+    shared so often that copying them out would add more than
+    MAX_ALIAS_NODES containers (the dict form of an alias bomb) is refused
+    with a diagnostic."""
+    _Bound(limit("MAX_DEPTH", MAX_DEPTH), limit("MAX_ALIAS_NODES", MAX_ALIAS_NODES)).size(v, 0)
+    return _copy(v)
 
 
-class _Wrap:
-    __slots__ = ("max_depth", "max_shared", "shared", "seen", "path")
+def _copy(v: Any) -> Any:
+    if isinstance(v, dict):
+        m = LMap(None)
+        for k, x in v.items():
+            # scalars (most values) are taken as they are, without a call
+            m[k if type(k) is str else str(k)] = _copy(x) if isinstance(x, (dict, list, tuple)) else x
+        return m
+    if isinstance(v, (list, tuple)):
+        lst = LList(None)
+        lst.extend(_copy(x) if isinstance(x, (dict, list, tuple)) else x for x in v)
+        lst.item_locs = [None] * len(lst)  # type: ignore[list-item]
+        return lst
+    return v
+
+
+class _Bound:
+    """Containers a copy of a value would make, from one visit of each
+    distinct container (a memo by identity), as the YAML loader sizes an
+    anchor once: a bomb of nine lists is refused without being walked out."""
+
+    __slots__ = ("max_depth", "max_shared", "shared", "memo", "path")
 
     def __init__(self, max_depth: int, max_shared: int) -> None:
         self.max_depth, self.max_shared = max_depth, max_shared
-        self.shared = 0  # copies made of containers already copied once
-        self.seen: set[int] = set()
-        self.path: set[int] = set()  # containers being copied (a repeat is a cycle)
+        self.shared = 0  # containers that copying the shared ones again would add
+        self.memo: dict[int, tuple[int, int]] = {}  # id -> (containers, height)
+        self.path: set[int] = set()  # containers being sized (a repeat is a cycle)
 
-    def wrap(self, v: Any, depth: int) -> Any:
+    def size(self, v: Any, depth: int) -> tuple[int, int]:
         if not isinstance(v, (dict, list, tuple)):
-            return v
+            return 0, 0
         key = id(v)
+        hit = self.memo.get(key)
+        if hit is not None:
+            self.shared += hit[0]
+            if self.shared > self.max_shared:
+                raise SpecError([Diagnostic("limit-alias", f"shared dicts and lists in the spec would be copied into more than {self.max_shared:,} containers", limit_hint("MAX_ALIAS_NODES", MAX_ALIAS_NODES, "share fewer nested values"))])
+            self._depth(depth + hit[1])
+            return hit
         if key in self.path:
             raise SpecError([Diagnostic("recursive-value", "a dict or list of the spec contains itself", "build the spec from values that do not refer back to their container")])
-        if depth >= self.max_depth:
-            raise SpecError([Diagnostic("limit-depth", f"the spec's dicts and lists nest deeper than {self.max_depth} levels", limit_hint("MAX_DEPTH", MAX_DEPTH))])
-        if key in self.seen:
-            self.shared += 1
-            if self.shared > self.max_shared:
-                raise SpecError([Diagnostic("limit-alias", f"shared dicts and lists in the spec would be copied more than {self.max_shared:,} times", limit_hint("MAX_ALIAS_NODES", MAX_ALIAS_NODES, "share fewer nested values"))])
-        self.seen.add(key)
+        self._depth(depth + 1)
         self.path.add(key)
-        d = depth + 1
-        if isinstance(v, dict):
-            out: Any = LMap(None)
-            for k, x in v.items():
-                # scalars (most values) are taken as they are, without a call
-                out[k if type(k) is str else str(k)] = self.wrap(x, d) if isinstance(x, (dict, list, tuple)) else x
-        else:
-            out = LList(None)
-            out.extend(self.wrap(x, d) if isinstance(x, (dict, list, tuple)) else x for x in v)
-            out.item_locs = [None] * len(out)
+        count, height = 1, 1
+        for x in v.values() if isinstance(v, dict) else v:
+            if isinstance(x, (dict, list, tuple)):
+                c, h = self.size(x, depth + 1)
+                count += c
+                height = max(height, h + 1)
         self.path.discard(key)
-        return out
+        self.memo[key] = (count, height)
+        return count, height
+
+    def _depth(self, depth: int) -> None:
+        if depth > self.max_depth:
+            raise SpecError([Diagnostic("limit-depth", f"the spec's dicts and lists nest deeper than {self.max_depth} levels", limit_hint("MAX_DEPTH", MAX_DEPTH))])
 
 
 @paused
