@@ -406,12 +406,14 @@ class _Builder:
         for entry, eloc in zip(entries, entries.item_locs):
             if self.too_many:
                 return prev
-            if type(entry) is dict:  # a layer from the Python API, left unwrapped by _wrap_spec
-                done = self.plain_layer(entry, scope, names, prev)
+            te = type(entry)
+            if te is LMap or te is dict:  # dict: from the Python API, left unwrapped by _wrap_spec
+                done = self.plain_layer(entry, scope, names, prev, block)
                 if done is not None:
                     prev = done
                     continue
-                entry = _wrap(entry)  # anything unusual: the general path, which reports it
+                if te is dict:
+                    entry = _wrap(entry)  # anything unusual: the general path, which reports it
             if not isinstance(entry, LMap):
                 self.err("bad-layer", f"a layer must be a mapping, got {type(entry).__name__} {str(entry)[:40]!r}", "write '- {name: x, type: conv, ...}'", eloc)
                 prev = self.placeholder(LMap(eloc), scope, names, None, prev, None, block)
@@ -635,13 +637,14 @@ class _Builder:
                 return prev
         return prev
 
-    def plain_layer(self, entry: dict[str, Any], scope: dict[str, Any], names: _Names, prev: str) -> str | None:
-        """The common layer of a spec built in Python, defined without wrapping
-        it (a batch of specs has thousands): a plain dict with a known type,
-        known keys, a plain name or none, plain inputs, values that pass their
-        checks, no repeat, when or block. Returns the layer's full name; None
-        when anything differs, having recorded nothing, so that layer() (on
-        the wrapped entry) defines it or reports exactly what is wrong."""
+    def plain_layer(self, entry: dict[str, Any], scope: dict[str, Any], names: _Names, prev: str, block: str | None) -> str | None:
+        """The common layer, defined in one pass: a known type, known keys, a
+        plain name or none, plain inputs, values that pass their checks, no
+        repeat, when or block. From YAML (an LMap, with its locations) or from
+        the Python API (a plain dict, not wrapped: a batch of specs has
+        thousands of them). Returns the layer's full name; None when anything
+        differs, having recorded nothing, so that layer() defines it or
+        reports exactly what is wrong."""
         typ = entry.get("type")
         if type(typ) is not str or typ not in KINDS or "repeat" in entry or "when" in entry:
             return None
@@ -653,8 +656,9 @@ class _Builder:
         # and refuses tuples and dicts (no key takes one), which the general
         # path then wraps and reports. A note is not read, so it must be text
         # to be as harmless as it is when wrapped.
+        located = type(entry) is LMap
         note = entry.get("note")
-        if note is not None and type(note) is not str:
+        if note is not None and type(note) is not str and not located:
             return None
         explicit = "inputs" in entry
         raw_inputs = [prev]
@@ -662,7 +666,7 @@ class _Builder:
             ins = entry["inputs"]
             if type(ins) is str:
                 ins = [ins]
-            if type(ins) is not list or not ins or not all(type(x) is str and "${" not in x for x in ins):
+            if not (type(ins) is list or type(ins) is LList) or not ins or not all(type(x) is str and "${" not in x for x in ins):
                 return None
             raw_inputs = list(ins)
         nm = entry.get("name")
@@ -677,7 +681,10 @@ class _Builder:
             return None
         local = self.auto_name(names, kind) if nm is None else nm
         full = f"{names.prefix}{local}"
-        self.new_layer(LayerDef(full, kind, typ, params, raw_inputs, None, {}, len(self.layers), names, explicit, None))
+        if located:
+            self.new_layer(LayerDef(full, kind, typ, params, raw_inputs, entry.loc, dict(entry.value_locs), len(self.layers), names, explicit, block))  # type: ignore[attr-defined]
+        else:
+            self.new_layer(LayerDef(full, kind, typ, params, raw_inputs, None, {}, len(self.layers), names, explicit, block))
         names.local[local] = full
         return full
 

@@ -127,6 +127,9 @@ def test_plain_layers_take_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> Non
     doc = _load(ROOT / "specs" / "alexnet_torchvision.yaml")
     cnnsize.analyze_dict(doc)
     assert len(taken) == len(doc["layers"]) and all(taken)
+    taken.clear()
+    cnnsize.analyze_file(str(ROOT / "specs" / "alexnet_torchvision.yaml"))
+    assert len(taken) == len(doc["layers"]) and all(taken)
 
 
 def test_callers_dicts_are_not_kept_or_changed() -> None:
@@ -185,3 +188,22 @@ def test_analyze_many_errors_raise_or_return() -> None:
     assert isinstance(out[1], SpecError) and out[1].diagnostics[0].code == "missing-key"
     with pytest.raises(ValueError):
         cnnsize.analyze_many(docs, errors="ignore")
+
+
+def _yaml_outcome(path: Path) -> Any:
+    try:
+        a = cnnsize.analyze_file(str(path))
+    except SpecError as exc:
+        # formatted: the one-pass path must point where the general one does
+        return [d.format() for d in exc.diagnostics]
+    return rows(a), [(ld.loc, ld.key_locs, ld.instance, ld.instance_loc) for ld in a.spec.layers]
+
+
+@pytest.mark.parametrize("path", GOOD + BAD, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_yaml_specs_same_both_ways(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """YAML layers take the one-pass path too (with their locations)."""
+    fast = _yaml_outcome(path)
+    with monkeypatch.context() as m:
+        m.setattr(_Builder, "plain_layer", lambda *a, **k: None)
+        slow = _yaml_outcome(path)
+    assert fast == slow
