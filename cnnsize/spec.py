@@ -913,7 +913,7 @@ def _wrap_spec(doc: dict[Any, Any]) -> LMap:
     top.item_locs = [None] * len(top)  # type: ignore[list-item]
     m = LMap(None)
     for k, v in doc.items():
-        m[k] = top if k == "layers" else _wrap(v)
+        m[k] = top if k == "layers" else _wrap(v) if isinstance(v, (dict, list, tuple)) else v
     return m
 
 
