@@ -50,7 +50,7 @@ class LazyGroup(click.Group):
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(__version__, "--version", prog_name="cnnsize")
+@click.version_option(__version__, "--version", prog_name="cnnsize", message="%(prog)s, version %(version)s", help="Show the version and exit.")
 def cli() -> None:
     """Exact size and cost reports for CNN architectures written as YAML specs."""
 
