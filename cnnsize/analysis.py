@@ -347,7 +347,7 @@ def analyze(
         # costs three times as much, a tenth of analysing a ResNet
         reports.append(
             LayerReport(
-                ld.name, ld.kind, ld.type, list(ld.inputs), res.shape, units, res.weights, res.biases, res.buffers, res.connections,
+                ld.name, ld.kind, ld.type, ld.inputs, res.shape, units, res.weights, res.biases, res.buffers, res.connections,
                 macs, flops, res.ops, res.macs, conv.activation_bytes(tensor_bytes, params), params * nbytes, res.rf, ld.loc, ld.block,
                 tensor_bytes, res.counts,
             )  # fmt: skip

@@ -9,6 +9,7 @@ of them in one run, in source order.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from ._gc import paused
@@ -42,6 +43,7 @@ ALL_LAYER_KEYS = set(COMMON_KEYS).union(*(r.keys for r in RULES.values()))
 _ALLOWED: dict[str, set[str]] = {}  # kind -> keys a layer of that kind may have
 _BASE_PLAIN: dict[str, Any] = {}  # kind -> _Builder._base(kind) where a spec has no defaults
 _UNSET = object()
+_NO_LOCS: Mapping[str, Loc] = MappingProxyType({})  # read-only: shared by every layer without locations
 
 
 # Plain classes rather than @dataclass: each dataclass exec()s generated code
@@ -62,7 +64,7 @@ class LayerDef:
         params: dict[str, Any],
         raw_inputs: list[str],
         loc: Loc | None,
-        key_locs: dict[str, Loc],
+        key_locs: Mapping[str, Loc],
         index: int,
         scope: _Names,
         explicit_inputs: bool,
@@ -684,7 +686,9 @@ class _Builder:
         if located:
             self.new_layer(LayerDef(full, kind, typ, params, raw_inputs, entry.loc, dict(entry.value_locs), len(self.layers), names, explicit, block))  # type: ignore[attr-defined]
         else:
-            self.new_layer(LayerDef(full, kind, typ, params, raw_inputs, None, {}, len(self.layers), names, explicit, block))
+            # no locations to keep: the shared empty table, and the implicit
+            # input is already the resolved one (two allocations fewer a layer)
+            self.new_layer(LayerDef(full, kind, typ, params, raw_inputs, None, _NO_LOCS, len(self.layers), names, explicit, block, None if explicit else raw_inputs))
         names.local[local] = full
         return full
 

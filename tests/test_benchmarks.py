@@ -53,4 +53,23 @@ def test_bench_cli_quick():
 def test_bench_hostile_quick():
     out = run("bench_hostile.py", "--quick")
     assert "alias bomb, 12 levels" in out
+    assert "Python dict sharing one list 9 deep" in out
     assert "cnnsize report bomb.yaml" in out
+
+
+@pytest.mark.slow  # valgrind runs the interpreter about 50 times slower: ~30 s
+def test_bench_instructions_quick():
+    import shutil
+
+    if shutil.which("valgrind") is None:
+        pytest.skip("valgrind is not installed")
+    out = run("bench_instructions.py", "--quick", timeout=600)
+    assert "| analyze_dict: 200 different ResNet-18-sized plain dicts, in turn |" in out
+    assert out.strip().endswith("M |")
+
+
+def test_bench_instructions_without_valgrind(monkeypatch):
+    # the script must not fail where valgrind is missing (CI): it says so
+    env = dict(os.environ, PATH="/nonexistent")
+    p = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "bench_instructions.py"), "--quick"], cwd=ROOT, capture_output=True, text=True, env=env, timeout=60)
+    assert p.returncode == 0 and "valgrind is not installed" in p.stdout
