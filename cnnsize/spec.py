@@ -443,6 +443,11 @@ class _Builder:
                     continue
                 prev = self.instance(entry, scope, names, prev, stack)
             else:
+                if "when" in entry:  # its condition holds: a layer like any other
+                    done = self.plain_layer(entry, scope, names, prev, block, when_true=True)
+                    if done is not None:
+                        prev = done
+                        continue
                 prev = self.layer(entry, scope, names, prev, block, nm0)
         return prev
 
@@ -639,16 +644,17 @@ class _Builder:
                 return prev
         return prev
 
-    def plain_layer(self, entry: dict[str, Any], scope: dict[str, Any], names: _Names, prev: str, block: str | None) -> str | None:
+    def plain_layer(self, entry: dict[str, Any], scope: dict[str, Any], names: _Names, prev: str, block: str | None, when_true: bool = False) -> str | None:
         """The common layer, defined in one pass: a known type, known keys, a
-        plain name or none, plain inputs, values that pass their checks, no
-        repeat, when or block. From YAML (an LMap, with its locations) or from
+        plain name or none, inputs that name layers (templates rendered),
+        values that pass their checks, no repeat or block, and a `when` only
+        once expand() has found it true. From YAML (an LMap, with its locations) or from
         the Python API (a plain dict, not wrapped: a batch of specs has
         thousands of them). Returns the layer's full name; None when anything
         differs, having recorded nothing, so that layer() defines it or
         reports exactly what is wrong."""
         typ = entry.get("type")
-        if type(typ) is not str or typ not in KINDS or "repeat" in entry or "when" in entry:
+        if type(typ) is not str or typ not in KINDS or "repeat" in entry or ("when" in entry and not when_true):
             return None
         kind = KINDS[typ]
         allowed = _ALLOWED.get(kind) or _ALLOWED.setdefault(kind, COMMON_KEYS | set(RULES[kind].keys))
@@ -668,8 +674,15 @@ class _Builder:
             ins = entry["inputs"]
             if type(ins) is str:
                 ins = [ins]
-            if not (type(ins) is list or type(ins) is LList) or not ins or not all(type(x) is str and "${" not in x for x in ins):
+            if not (type(ins) is list or type(ins) is LList) or not ins or not all(type(x) is str for x in ins):
                 return None
+            if any("${" in x for x in ins):
+                try:
+                    ins = [self.value(x, scope) for x in ins]
+                except ExprError:
+                    return None  # reported by layer()
+                if not all(isinstance(x, str) for x in ins):
+                    return None
             raw_inputs = list(ins)
         nm = entry.get("name")
         if nm is not None and not (type(nm) is str and nm and nm != "input" and "${" not in nm and " " not in nm and "\t" not in nm and "\n" not in nm):
