@@ -169,3 +169,21 @@ def main() -> None:
         click.echo(f"cnnsize: internal error: {type(exc).__name__}: {exc} (please report this with the spec)", err=True)
         sys.exit(EXIT_INTERNAL)
     sys.exit(rv if isinstance(rv, int) else EXIT_OK)
+
+
+def run() -> None:
+    """The process entry point (the ``cnnsize`` script, ``python -m cnnsize``):
+    main(), then the interpreter's exit without its final full collection.
+
+    At exit CPython collects garbage over every object still alive (click's,
+    PyYAML's, the analysis): 8 ms of a 72 ms ``cnnsize report``, for nothing,
+    as the process ends. gc.freeze() moves them out of the collector's sight;
+    they are still freed, and the standard streams flushed, as usual. Not in
+    main(), which tests and other programs call in their own process."""
+    import gc
+
+    try:
+        main()
+    finally:
+        gc.freeze()
+
