@@ -26,6 +26,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ._readonly import ReadOnly
+
 ALL_CATEGORIES = ("bias", "act", "norm", "pool", "merge", "scale", "other")
 
 Table = Mapping[str, Mapping[str, int]]  # kind (or "*") -> term -> weight
@@ -52,9 +54,8 @@ def _each(kinds: tuple[str, ...] | frozenset[str], weights: Mapping[str, int]) -
     return {k: weights for k in kinds}
 
 
-class Convention:
-    # A plain class rather than a frozen dataclass, whose generated code is
-    # exec()ed at import by every CLI run; still read-only after __init__.
+class Convention(ReadOnly):
+    # read-only after __init__ (cnnsize._readonly): _eval caches per preset object
     name: str
     description: str
     macs: Table
@@ -111,12 +112,6 @@ class Convention:
             version=version,
             headline=headline,
         )
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(f"cannot assign to field '{name}' of a convention preset")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"cannot delete field '{name}' of a convention preset")
 
     # -- evaluation -------------------------------------------------------
     def _table(self, which: str, functional: bool) -> Table | None:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from math import gcd, prod
 from typing import TYPE_CHECKING, Any, NamedTuple, Union
 
+from ._readonly import ReadOnlySlots
 from .errors import RuleError
 
 Pads = tuple[tuple[int, int], ...]
@@ -75,10 +76,8 @@ def per_axis(value: Any, nd: int, key: str, minimum: int) -> tuple[int, ...]:
     return tuple(vals)
 
 
-class Window:
-    # Read-only, as the memo in window() shares them. A plain class: a frozen
-    # dataclass or a NamedTuple costs far more to create at import, which
-    # every CLI run pays, than the few windows a network needs.
+class Window(ReadOnlySlots):
+    # read-only: the memo in window() shares them
     __slots__ = ("out", "kernel", "stride", "dilation", "pads")
     out: tuple[int, ...]
     kernel: tuple[int, ...]
@@ -87,22 +86,13 @@ class Window:
     pads: Pads
 
     def __init__(self, out: tuple[int, ...], kernel: tuple[int, ...], stride: tuple[int, ...], dilation: tuple[int, ...], pads: Pads) -> None:
-        setattr_ = object.__setattr__
-        setattr_(self, "out", out)
-        setattr_(self, "kernel", kernel)
-        setattr_(self, "stride", stride)
-        setattr_(self, "dilation", dilation)
-        setattr_(self, "pads", pads)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(f"cannot assign to field '{name}' of a Window")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"cannot delete field '{name}' of a Window")
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # copy and pickle rebuild through __init__, as __setattr__ refuses
-        return (Window, (self.out, self.kernel, self.stride, self.dilation, self.pads))
+        # one call a field, not _init(**fields): windows are made per layer
+        set_ = object.__setattr__
+        set_(self, "out", out)
+        set_(self, "kernel", kernel)
+        set_(self, "stride", stride)
+        set_(self, "dilation", dilation)
+        set_(self, "pads", pads)
 
     @property
     def keff(self) -> tuple[int, ...]:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from math import prod
 from typing import Any
 
+from ._readonly import ReadOnlySlots
 from .errors import RuleError
 from .geometry import (
     RF,
@@ -230,8 +231,8 @@ def t_activation(v: Any, key: str) -> Any:
     return v
 
 
-class Key:
-    # Read-only: one Key object serves many rules (WINDOW_KEYS, ACT).
+class Key(ReadOnlySlots):
+    # read-only: one Key object serves many rules (WINDOW_KEYS, ACT)
     __slots__ = ("check", "default", "required", "doc")
     check: Callable[[Any, str], Any]
     default: Any
@@ -239,21 +240,7 @@ class Key:
     doc: str
 
     def __init__(self, check: Callable[[Any, str], Any], default: Any = None, required: bool = False, doc: str = "") -> None:
-        setattr_ = object.__setattr__
-        setattr_(self, "check", check)
-        setattr_(self, "default", default)
-        setattr_(self, "required", required)
-        setattr_(self, "doc", doc)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(f"cannot assign to field '{name}' of a Key")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"cannot delete field '{name}' of a Key")
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # copy and pickle rebuild through __init__, as __setattr__ refuses
-        return (Key, (self.check, self.default, self.required, self.doc))
+        self._init(check=check, default=default, required=required, doc=doc)
 
 
 REQ = object()
