@@ -158,7 +158,7 @@ def consumers(spec: Spec) -> dict[str, int]:
             out[ins[0]] += 1
             continue
         # a layer that reads a tensor twice (add: [x, y, x]) is one consumer,
-        # as peak_bytes releases it once per consuming layer
+        # as the peak walk in _totals releases it once per consuming layer
         for src in set(ins):
             out[src] += 1
     return out

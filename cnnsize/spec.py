@@ -552,13 +552,9 @@ class _Builder:
             # a required key that an unknown key is a misspelling of ('filter:'
             # for 'filters:') is not reported missing too: the hint says it
             misspelt = {did_you_mean(k, allowed)[len("did you mean '") : -2] for k in entry if k not in allowed}
-        if nm0 and nm0 != "input" and "${" not in nm0 and " " not in nm0 and "\t" not in nm0 and "\n" not in nm0:
-            local = nm0  # what read_name() accepts, decided inline on the common path
-        else:
-            read = self.read_name(entry, names, kind)
-            if read is None:
-                return self.placeholder(entry, scope, names, None, prev, kind, block)
-            local = read
+        local = self.read_name(entry, names, kind)
+        if local is None:
+            return self.placeholder(entry, scope, names, None, prev, kind, block)
         count: int | None = None
         if "repeat" in entry:
             count, ok = self.repeat_count(entry, scope, local, kind)
@@ -612,9 +608,7 @@ class _Builder:
             explicit = "inputs" in entry and r == 0
             if explicit:
                 try:
-                    ins = entry["inputs"]
-                    if not (type(ins) is LList and all(type(x) is str and "${" not in x for x in ins)):
-                        ins = self.value(ins, sc)
+                    ins = self.value(entry["inputs"], sc)
                 except ExprError as exc:
                     self.err("template", exc.message, exc.hint, entry.where("inputs"), full, kind)
                     ins = None
