@@ -78,9 +78,7 @@ def ms(v: float) -> str:
 def cold() -> None:
     """Forget the memoised windows and receptive-field transforms, so that a
     timed call pays for them as the first analysis of a spec does."""
-    geometry._WINDOWS.clear()
-    geometry._RF_WINDOW.clear()
-    geometry._RF_MERGE.clear()
+    geometry.clear_memos()
 
 
 def resnet18_plain(rng: random.Random, topology: bool = False) -> dict[str, Any]:

@@ -158,7 +158,7 @@ def consumers(spec: Spec) -> dict[str, int]:
             out[ins[0]] += 1
             continue
         # a layer that reads a tensor twice (add: [x, y, x]) is one consumer,
-        # as the peak walk in _totals releases it once per consuming layer
+        # as peak_bytes releases it once per consuming layer
         for src in set(ins):
             out[src] += 1
     return out
@@ -364,20 +364,8 @@ SUMMED = ("units", "weights", "biases", "params", "buffers", "connections", "mac
 
 
 def _totals(reports: list[LayerReport], spec: Spec, used: dict[str, int], input_bytes: int, batch: int, nbytes: int, optimizer: str, input_units: int) -> dict[str, Any]:
-    # One pass for the sums, the depth and the peak: a pass per figure, or a
-    # dict update per field, cost as much as the analysis of a small network.
-    # depth: weight layers (conv, fc, ...) on the longest input-to-output
-    # path, the depth papers quote (VGG-16: 16, ResNet-50: 50, GoogLeNet: 22).
-    # peak: the largest sum of live tensors in topological order; a tensor is
-    # born when its layer runs and dies after its last consumer, network
-    # outputs live to the end, and the peak is taken while a layer's inputs
-    # and its output are both alive.
-    units = weights = biases = buffers = connections = macs = flops = act = pbytes = wlayers = saved = 0
-    outputs = set(spec.outputs)
-    size = {"input": input_bytes}
-    remaining = dict(used)
-    depth = {"input": 0}
-    live = peak = input_bytes
+    # one pass with local sums (dict updates per field cost more than the analysis)
+    units = weights = biases = buffers = connections = macs = flops = act = pbytes = wlayers = 0
     for r in reports:
         units += r.units
         weights += r.weights
@@ -388,39 +376,58 @@ def _totals(reports: list[LayerReport], spec: Spec, used: dict[str, int], input_
         flops += r.flops
         act += r.activation_bytes
         pbytes += r.param_bytes
-        ins = r.inputs
-        single = len(ins) == 1
-        d = depth[ins[0]] if single else max(depth[s] for s in ins)
         if r.raw_macs:
             wlayers += 1
-            d += 1
-        depth[r.name] = d
-        tb = r.tensor_bytes
-        saved += tb
-        size[r.name] = tb
-        live += tb
-        if live > peak:
-            peak = live
-        for src in ins if single else set(ins):
-            remaining[src] -= 1
-            if remaining[src] == 0 and src not in outputs:
-                live -= size[src]
     sums = (units, weights, biases, weights + biases, buffers, connections, macs, flops, act, pbytes)
     t: dict[str, Any] = dict(zip(SUMMED, sums))
     t["input_units"] = input_units
     t["input_bytes"] = input_bytes
-    t["peak_activation_bytes"] = peak
-    t["buffer_bytes"] = buffers * nbytes
+    t["peak_activation_bytes"] = peak_bytes(reports, used, set(spec.outputs), input_bytes)
+    t["buffer_bytes"] = t["buffers"] * nbytes
     # saved for backward: the input and every layer output; then params,
     # grads (same size as params) and optimizer state per parameter.
-    t["saved_activation_bytes"] = input_bytes + saved
-    t["optimizer_state_bytes"] = pbytes * OPTIMIZER_STATE[optimizer]
-    t["training_bytes"] = t["saved_activation_bytes"] + 2 * pbytes + t["optimizer_state_bytes"] + t["buffer_bytes"]
-    t["depth"] = max(depth.values())
+    t["saved_activation_bytes"] = input_bytes + sum(r.tensor_bytes for r in reports)
+    t["optimizer_state_bytes"] = t["param_bytes"] * OPTIMIZER_STATE[optimizer]
+    t["training_bytes"] = t["saved_activation_bytes"] + 2 * t["param_bytes"] + t["optimizer_state_bytes"] + t["buffer_bytes"]
+    t["depth"] = weight_depth(reports)
     t["weight_layers"] = wlayers
-    rf = next((r.rf for r in reports if r.name in outputs), None)
-    t["receptive_field"] = _rf_json(rf)[0] if rf is not None else None
+    outs = [r for r in reports if r.name in spec.outputs]
+    t["receptive_field"] = _rf_json(outs[0].rf)[0] if outs and outs[0].rf is not None else None
     return t
+
+
+def weight_depth(reports: list[LayerReport]) -> int:
+    """Weight layers (conv, fc, ...) on the longest input-to-output path: the
+    depth papers quote (VGG-16: 16, ResNet-50: 50, GoogLeNet: 22)."""
+    depth: dict[str, int] = {"input": 0}
+    for r in reports:
+        ins = r.inputs
+        depth[r.name] = (depth[ins[0]] if len(ins) == 1 else max(depth[s] for s in ins)) + (1 if r.raw_macs else 0)
+    return max(depth.values())
+
+
+def peak_bytes(reports: list[LayerReport], used: dict[str, int], outputs: set[str], input_bytes: int) -> int:
+    """Largest sum of live tensors, walking the topological order.
+
+    A tensor is born when its layer runs and dies after its last consumer;
+    network outputs live to the end. Peak is taken while a layer's inputs and
+    its output are both alive.
+    """
+    size = {r.name: r.tensor_bytes for r in reports}
+    size["input"] = input_bytes
+    remaining = dict(used)
+    live = input_bytes
+    peak = live
+    for r in reports:
+        live += r.tensor_bytes
+        if live > peak:
+            peak = live
+        ins = r.inputs
+        for src in ins if len(ins) == 1 else set(ins):
+            remaining[src] -= 1
+            if remaining[src] == 0 and src not in outputs:
+                live -= size[src]
+    return peak
 
 
 def _num(x: int | Fraction) -> int | float:

@@ -424,9 +424,6 @@ def get(name: str) -> Convention:
         raise KeyError(f"unknown convention '{name}'; {did_you_mean(name, CONVENTIONS) or 'known: ' + ', '.join(CONVENTIONS)}") from None
 
 
-_NATIVE: dict[int, tuple[Convention, bool]] = {}
-
-
 def is_native(conv: Convention) -> bool:
     """Whether the preset is cnnsize's own figures unweighted, for every kind,
     functional or not: macs = the rule's MACs, flops = 2 x MACs + every FLOP
@@ -434,14 +431,10 @@ def is_native(conv: Convention) -> bool:
     rather than building every term and summing the tables (the same sums at
     a fraction of the cost; tests/test_conventions.py checks that both ways
     agree on the whole zoo)."""
-    hit = _NATIVE.get(id(conv))
-    if hit is None or hit[0] is not conv:
-        native = (
-            conv.macs == {"*": _MAC}
-            and conv.flops == _CNNSIZE_FLOPS
-            and not conv.hooks
-            and conv.macs_functional is None
-            and conv.flops_functional is None
-        )
-        hit = _NATIVE[id(conv)] = (conv, native)
-    return hit[1]
+    return (
+        conv.macs == {"*": _MAC}
+        and conv.flops == _CNNSIZE_FLOPS
+        and not conv.hooks
+        and conv.macs_functional is None
+        and conv.flops_functional is None
+    )

@@ -153,6 +153,22 @@ def _key(v: Any) -> Any:
     return None
 
 
+def _memo_put(memo: dict[Any, Any], key: Any, value: Any, cap: int) -> Any:
+    # bounded: a long-running search must not grow a memo without end
+    if len(memo) >= cap:
+        memo.clear()
+    memo[key] = value
+    return value
+
+
+def clear_memos() -> None:
+    """Forget the memoised windows and receptive-field transforms (what a
+    first analysis in a fresh process pays for; the benchmarks time it)."""
+    _WINDOWS.clear()
+    _RF_WINDOW.clear()
+    _RF_MERGE.clear()
+
+
 _WINDOWS: dict[Any, Window] = {}
 
 
@@ -177,10 +193,7 @@ def window(
             return _window(spatial, kernel, stride, padding, dilation, ceil_mode, pool)
     w = _WINDOWS.get(key)
     if w is None:
-        w = _window(spatial, kernel, stride, padding, dilation, ceil_mode, pool)
-        if len(_WINDOWS) >= 4096:
-            _WINDOWS.clear()
-        _WINDOWS[key] = w
+        w = _memo_put(_WINDOWS, key, _window(spatial, kernel, stride, padding, dilation, ceil_mode, pool), 4096)
     return w
 
 
@@ -270,18 +283,11 @@ _RF_WINDOW: dict[Any, Any] = {}
 _RF_MERGE: dict[Any, Any] = {}
 
 
-def _memo_put(memo: dict[Any, Any], key: Any, value: Any) -> Any:
-    if len(memo) >= 8192:
-        memo.clear()
-    memo[key] = value
-    return value
-
-
 def rf_window(rf: RF, w: Window) -> RF:
     key = (rf, w.kernel, w.dilation, w.stride, w.pads)
     hit = _RF_WINDOW.get(key)
     if hit is None:
-        hit = _memo_put(_RF_WINDOW, key, _rf_window(rf, w))
+        hit = _memo_put(_RF_WINDOW, key, _rf_window(rf, w), 8192)
     return hit  # type: ignore[no-any-return]
 
 
@@ -320,32 +326,18 @@ def rf_merge(rfs: Sequence[RF | None]) -> RF | None:
     key = tuple(rfs)
     hit = _RF_MERGE.get(key)
     if hit is None:
-        hit = _memo_put(_RF_MERGE, key, _rf_merge(rfs))
+        hit = _memo_put(_RF_MERGE, key, _rf_merge(rfs), 8192)
     return hit  # type: ignore[no-any-return]
 
 
 def _rf_merge(rfs: Sequence[RF | None]) -> RF | None:
-    if not rfs:
+    known = [r for r in rfs if r is not None]
+    if not known or len(known) != len(rfs) or len({len(r) for r in known}) != 1:
         return None
-    nd = -1
-    for r in rfs:
-        if r is None or (nd >= 0 and len(r) != nd):
-            return None
-        nd = len(r)
     out = []
-    for axes in zip(*rfs):
+    for axes in zip(*known):
         # doubled coordinates keep the half-pixel edges integral
-        a = axes[0]
-        lo2 = a.start2 - (a.size - 1)
-        hi2 = a.start2 + (a.size - 1)
-        jump = a.jump
-        for a in axes[1:]:
-            lo, hi = a.start2 - (a.size - 1), a.start2 + (a.size - 1)
-            if lo < lo2:
-                lo2 = lo
-            if hi > hi2:
-                hi2 = hi
-            if a.jump > jump:
-                jump = a.jump
-        out.append(AxisRF(_div(hi2 - lo2, 2) + 1, jump, _div(lo2 + hi2, 2)))
+        lo2 = min(a.start2 - (a.size - 1) for a in axes)
+        hi2 = max(a.start2 + (a.size - 1) for a in axes)
+        out.append(AxisRF(_div(hi2 - lo2, 2) + 1, max(a.jump for a in axes), _div(lo2 + hi2, 2)))
     return tuple(out)

@@ -318,6 +318,13 @@ def act_counts(p: dict[str, Any], units: int) -> dict[str, int]:
     return {f"act.{a}": units} if a else {}
 
 
+def fuse_act(p: dict[str, Any], units: int, ops: dict[str, int], counts: dict[str, int]) -> None:
+    """A fused activation's FLOPs and element count, added to a rule's own."""
+    if p.get("activation"):
+        ops.update(act_ops(p, units))
+        counts.update(act_counts(p, units))
+
+
 def _ops(**parts: int) -> dict[str, int]:
     return {k: v for k, v in parts.items() if v}
 
@@ -362,15 +369,9 @@ def _conv_core(
     biases = filters if bias is True else units if bias == "untied" else 0
     macs = positions * taps
     has_bias = bias is not False
-    # the hottest rule: its dicts are built in place (same keys, same order
-    # and the same zero-dropping as _ops/act_ops/act_counts)
-    ops = {"bias": units} if has_bias and units else {}
+    ops = _ops(bias=units if has_bias else 0)
     counts = {"mac_dense": positions * kvol * c * filters if table is None else macs}  # as if groups were 1 (Netscope ignores them)
-    a = p.get("activation")
-    if a:
-        if ACTIVATIONS[a] * units:
-            ops["act"] = ACTIVATIONS[a] * units
-        counts[f"act.{a}"] = units
+    fuse_act(p, units, ops, counts)
     rf = rf_window(x.rf, w) if x.rf is not None else None
     # positional (shape, weights, biases, buffers, macs, ops, connections, rf,
     # params_affine, counts): keyword calls cost twice as much on this path
@@ -702,14 +703,10 @@ def batchnorm(p: dict[str, Any], ins: list[Tensor]) -> Result:
     c = x.shape[0]
     units = prod(x.shape)
     w, b = _norm_params(p, c)
-    ops = {"norm": 2 * units} if units else {}
+    ops = _ops(norm=2 * units)
     # torch keeps one more buffer per BatchNorm: num_batches_tracked (an int64)
     counts = {"affine_out": units if p["affine"] else 0, "bn_tracked": 1}
-    a = p.get("activation")
-    if a:
-        if ACTIVATIONS[a] * units:
-            ops["act"] = ACTIVATIONS[a] * units
-        counts[f"act.{a}"] = units
+    fuse_act(p, units, ops, counts)
     return Result(x.shape, w, b, 2 * c, 0, ops, units, x.rf, w + b, counts)  # positional, as in _conv_core
 
 
@@ -801,17 +798,13 @@ def _elementwise(ins: list[Tensor], kind: str, strict: bool) -> Result:
             raise RuleError("shape-mismatch", f"{kind} inputs have different shapes {[list(s) for s in shapes]}", "make them equal", "inputs")
         shape = _broadcast(shapes, kind)
     units = prod(shape)
-    merge = units * (len(ins) - 1)
-    return Result(shape, ops={"merge": merge} if merge else {}, connections=units * len(ins), rf=rf_merge([t.rf for t in ins]))
+    return Result(shape, ops=_ops(merge=units * (len(ins) - 1)), connections=units * len(ins), rf=rf_merge([t.rf for t in ins]))
 
 
 @rule("add", {**ACT}, inputs="many", summary="element-wise sum of equal shapes (residual)")
 def add(p: dict[str, Any], ins: list[Tensor]) -> Result:
     r = _elementwise(ins, "add", True)
-    if p.get("activation"):
-        units = prod(r.shape)
-        r.ops.update(act_ops(p, units))
-        r.counts.update(act_counts(p, units))
+    fuse_act(p, prod(r.shape), r.ops, r.counts)
     return r
 
 

@@ -41,6 +41,16 @@ BUDGET_KEYS = {
 }
 ALL_LAYER_KEYS = set(COMMON_KEYS).union(*(r.keys for r in RULES.values()))
 _ALLOWED: dict[str, set[str]] = {}  # kind -> keys a layer of that kind may have
+
+
+def _allowed(kind: str) -> set[str]:
+    return _ALLOWED.get(kind) or _ALLOWED.setdefault(kind, COMMON_KEYS | set(RULES[kind].keys))
+
+
+def _usable_name(nm: Any) -> bool:
+    """A layer name as written: text, not empty, not 'input', no white space."""
+    return isinstance(nm, str) and bool(nm) and nm != "input" and " " not in nm and "\t" not in nm and "\n" not in nm
+
 _BASE_PLAIN: dict[str, Any] = {}  # kind -> _Builder._base(kind) where a spec has no defaults
 _UNSET = object()
 _NO_LOCS: Mapping[str, Loc] = MappingProxyType({})  # read-only: shared by every layer without locations
@@ -519,13 +529,16 @@ class _Builder:
         nm = entry["name"]
         if has_template(nm):
             return nm  # rendered per repetition
-        if not isinstance(nm, str) or not nm or nm == "input" or " " in nm or "\t" in nm or "\n" in nm:
+        if not _usable_name(nm):
             self.err("bad-name", f"layer name {nm!r} is not usable", "use a non-empty name without spaces, other than 'input'", entry.where("name"), None, typ)
             return None
         return nm
 
+    def taken(self, names: _Names, local: str, full: str) -> bool:
+        return full in self.all_names or local in names.local
+
     def register(self, names: _Names, local: str, full: str, loc: Loc | None, who: str, kind: str) -> bool:
-        if full in self.all_names or local in names.local:
+        if self.taken(names, local, full):
             first = self.all_names.get(full) or self.all_names.get(names.local.get(local, ""))
             where = f" (first at line {first.loc.line})" if first and first.loc else ""
             self.err("duplicate-name", f"layer name '{local}' is used twice{where}", "give every layer a unique name", loc, who, kind)
@@ -543,23 +556,19 @@ class _Builder:
             return self.placeholder(entry, scope, names, nm0, prev, typ if isinstance(typ, str) else None, block)
         kind = KINDS[typ]
         rule = RULES[kind]
-        allowed = _ALLOWED.get(kind) or _ALLOWED.setdefault(kind, COMMON_KEYS | set(rule.keys))
+        allowed = _allowed(kind)
         # An unknown key is reported, and the layer is still analysed from its
         # known keys (so one run also finds the shape errors after it).
-        misspelt: set[str] = set()
-        if not allowed.issuperset(entry):
-            self.unknown_keys(entry, allowed, f"a {kind} layer", nm0, kind)
-            # a required key that an unknown key is a misspelling of ('filter:'
-            # for 'filters:') is not reported missing too: the hint says it
-            misspelt = {did_you_mean(k, allowed)[len("did you mean '") : -2] for k in entry if k not in allowed}
+        self.unknown_keys(entry, allowed, f"a {kind} layer", nm0, kind)
+        # a required key that an unknown key is a misspelling of ('filter:'
+        # for 'filters:') is not reported missing too: the hint says it
+        misspelt = {did_you_mean(k, allowed)[len("did you mean '") : -2] for k in entry if k not in allowed}
         local = self.read_name(entry, names, kind)
         if local is None:
             return self.placeholder(entry, scope, names, None, prev, kind, block)
-        count: int | None = None
-        if "repeat" in entry:
-            count, ok = self.repeat_count(entry, scope, local, kind)
-            if not ok:
-                return prev if self.too_many else self.placeholder(entry, scope, names, local, prev, kind, block)
+        count, ok = self.repeat_count(entry, scope, local, kind)
+        if not ok:
+            return prev if self.too_many else self.placeholder(entry, scope, names, local, prev, kind, block)
         reps = 1 if count is None else count
         line = entry.loc.line if entry.loc else 0
         for r in range(reps):
@@ -622,7 +631,7 @@ class _Builder:
                     bad, explicit = True, False
                 else:
                     raw_inputs = list(ins)
-            registered = (full not in self.all_names and lname + suffix not in names.local) or self.register(names, lname + suffix, full, entry.where("name"), full, kind)
+            registered = self.register(names, lname + suffix, full, entry.where("name"), full, kind)
             if not registered:
                 # keep it under a distinct name, so the layers after it read it (and are skipped)
                 full, bad = f"{full}<line {line}>", True
@@ -651,8 +660,7 @@ class _Builder:
         if type(typ) is not str or typ not in KINDS or "repeat" in entry or ("when" in entry and not when_true):
             return None
         kind = KINDS[typ]
-        allowed = _ALLOWED.get(kind) or _ALLOWED.setdefault(kind, COMMON_KEYS | set(RULES[kind].keys))
-        if not allowed.issuperset(entry):
+        if not _allowed(kind).issuperset(entry):
             return None
         # Values need no copying: fast_params() copies lists as it reads them,
         # and refuses tuples and dicts (no key takes one), which the general
@@ -679,9 +687,9 @@ class _Builder:
                     return None
             raw_inputs = list(ins)
         nm = entry.get("name")
-        if nm is not None and not (type(nm) is str and nm and nm != "input" and "${" not in nm and " " not in nm and "\t" not in nm and "\n" not in nm):
-            return None
-        if nm is not None and (names.prefix + nm in self.all_names or nm in names.local):
+        if nm is not None and not (_usable_name(nm) and "${" not in nm):
+            return None  # a template (rendered by layer()) or a bad name (reported there)
+        if nm is not None and self.taken(names, nm, names.prefix + nm):
             return None  # a duplicate: reported by layer()
         if len(self.layers) >= self.max_layers:
             return None
