@@ -308,21 +308,14 @@ def _spatial(x: Tensor, kind: str) -> tuple[int, tuple[int, ...]]:
     return x.shape[0], tuple(x.shape[1:])
 
 
-def act_ops(p: dict[str, Any], units: int) -> dict[str, int]:
-    a = p.get("activation")
-    return {"act": ACTIVATIONS[a] * units} if a else {}
-
-
-def act_counts(p: dict[str, Any], units: int) -> dict[str, int]:
-    a = p.get("activation")
-    return {f"act.{a}": units} if a else {}
-
-
 def fuse_act(p: dict[str, Any], units: int, ops: dict[str, int], counts: dict[str, int]) -> None:
-    """A fused activation's FLOPs and element count, added to a rule's own."""
-    if p.get("activation"):
-        ops.update(act_ops(p, units))
-        counts.update(act_counts(p, units))
+    """A fused activation's FLOPs (category "act") and element count
+    ("act.<name>", which presets weight), added to a rule's own."""
+    a = p.get("activation")
+    if a:
+        if units:
+            ops["act"] = ACTIVATIONS[a] * units
+        counts[f"act.{a}"] = units
 
 
 def _ops(**parts: int) -> dict[str, int]:
@@ -369,7 +362,7 @@ def _conv_core(
     biases = filters if bias is True else units if bias == "untied" else 0
     macs = positions * taps
     has_bias = bias is not False
-    ops = _ops(bias=units if has_bias else 0)
+    ops = {"bias": units} if has_bias and units else {}
     counts = {"mac_dense": positions * kvol * c * filters if table is None else macs}  # as if groups were 1 (Netscope ignores them)
     fuse_act(p, units, ops, counts)
     rf = rf_window(x.rf, w) if x.rf is not None else None
@@ -466,19 +459,22 @@ def deconv(p: dict[str, Any], ins: list[Tensor]) -> Result:
     units = filters * prod(out)
     landed = prod(transposed_taps(n, o, kk, ss, dd, pb) for n, o, kk, ss, dd, (pb, _) in zip(sp, out, k, s, d, pads))
     bias = p["bias"]
+    ops = _ops(bias=units if bias else 0)
+    # what a tool that counts a transposed conv like a conv over its
+    # output gets: every output element times C_in/groups x kernel taps
+    # (overlaps and taps landing in the padding included)
+    # convnet-burden's numel(X) x numel(F(:,:,1,:)) reads C_in where C_out/groups belongs
+    counts = {"mac_out": units * cin_g * kvol, "mac_in_cin": prod(sp) * c * kvol * c}
+    fuse_act(p, units, ops, counts)
     return Result(
         shape=(filters, *out),
         weights=cin_g * filters * kvol,
         biases=filters if bias else 0,
         macs=macs,
-        ops=_ops(bias=units if bias else 0, **act_ops(p, units)),
+        ops=ops,
         connections=landed * cin_g * filters + (units if bias else 0),
         rf=_rf(x, lambda r: rf_transposed(r, w)),
-        # what a tool that counts a transposed conv like a conv over its
-        # output gets: every output element times C_in/groups x kernel taps
-        # (overlaps and taps landing in the padding included)
-        # convnet-burden's numel(X) x numel(F(:,:,1,:)) reads C_in where C_out/groups belongs
-        counts={"mac_out": units * cin_g * kvol, "mac_in_cin": prod(sp) * c * kvol * c, **act_counts(p, units)},
+        counts=counts,
     )
 
 
@@ -534,12 +530,15 @@ def lppool(p: dict[str, Any], ins: list[Tensor]) -> Result:
 )
 def subsample(p: dict[str, Any], ins: list[Tensor]) -> Result:
     w, units, win, c = _pool({**p, "padding": 0, "ceil_mode": False}, ins[0], "subsample")
+    ops = _ops(pool=units * (win - 1), scale=units, bias=units)
+    counts: dict[str, int] = {}
+    fuse_act(p, units, ops, counts)
     return Result(
         (c, *w.out),
         weights=c,
         biases=c,
-        ops=_ops(pool=units * (win - 1), scale=units, bias=units, **act_ops(p, units)),
-        counts=act_counts(p, units),
+        ops=ops,
+        counts=counts,
         connections=units * (win + 1),
         rf=_rf(ins[0], lambda r: rf_window(r, w)),
     )
@@ -609,15 +608,18 @@ def fc(p: dict[str, Any], ins: list[Tensor]) -> Result:
     fan_in = prod(x.shape)
     units, bias = p["units"], p["bias"]
     macs = fan_in * units
+    ops = _ops(bias=units if bias else 0)
+    counts: dict[str, int] = {}
+    fuse_act(p, units, ops, counts)
     return Result(
         (units,),
         weights=macs,
         biases=units if bias else 0,
         macs=macs,
-        ops=_ops(bias=units if bias else 0, **act_ops(p, units)),
+        ops=ops,
         connections=macs + (units if bias else 0),
         rf=_flat_rf(x),
-        counts=act_counts(p, units),
+        counts=counts,
     )
 
 
@@ -703,7 +705,7 @@ def batchnorm(p: dict[str, Any], ins: list[Tensor]) -> Result:
     c = x.shape[0]
     units = prod(x.shape)
     w, b = _norm_params(p, c)
-    ops = _ops(norm=2 * units)
+    ops = {"norm": 2 * units} if units else {}
     # torch keeps one more buffer per BatchNorm: num_batches_tracked (an int64)
     counts = {"affine_out": units if p["affine"] else 0, "bn_tracked": 1}
     fuse_act(p, units, ops, counts)
