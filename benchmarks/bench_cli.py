@@ -84,7 +84,11 @@ shape = list(refmodels.INPUTS[{ref!r}])
 
 def peer_code(peer: str, model: str, source: str) -> str:
     spec = MODELS[model][0]
-    build = BUILD_MATERIALIZE.format(spec=spec) if source == "materialize" else BUILD_REFMODELS.format(ref=REFMODELS.get(model, model))
+    build = (
+        BUILD_MATERIALIZE.format(spec=spec)
+        if source == "materialize"
+        else BUILD_REFMODELS.format(ref=REFMODELS.get(model, model))
+    )
     return (
         "import time, sys\nt0 = time.perf_counter()\nimport torch\nt1 = time.perf_counter()\n"
         + build
@@ -151,7 +155,9 @@ def main() -> int:
     if source == "refmodels":
         missing = [m for m in models if m not in REFMODELS]
         if missing:
-            print(f"note: no cnnsize.torch.materialize and no refmodels mirror for {', '.join(missing)}: peers skip them")
+            print(
+                f"note: no cnnsize.torch.materialize and no refmodels mirror for {', '.join(missing)}: peers skip them"
+            )
 
     # a pip install compiles bytecode; do the same for this checkout
     compileall.compile_dir(os.path.join(ROOT, "cnnsize"), quiet=1)
@@ -179,7 +185,11 @@ def main() -> int:
                 if kind == "cli":
                     cmd = [py, "-m", "cnnsize", "report", spec]
                 elif kind == "script":
-                    cmd = [py, script, "report", spec] if script.endswith(".py") or not os.access(script, os.X_OK) else [script, "report", spec]
+                    cmd = (
+                        [py, script, "report", spec]
+                        if script.endswith(".py") or not os.access(script, os.X_OK)
+                        else [script, "report", spec]
+                    )
                 else:
                     if source == "refmodels" and model not in REFMODELS:
                         errors[key] = "no model"
@@ -203,8 +213,12 @@ def main() -> int:
 
     bare = statistics.median(run([py, "-c", "pass"], env, 60)[0] for _ in range(5))
     print(f"# Whole-process time, median of {args.repeat} alternating run(s)\n")
-    print(f"Models for the peers: {'cnnsize.torch.materialize of the same spec' if source == 'materialize' else 'tests/refmodels.py mirrors (cnnsize.torch.materialize not available)'}.")
-    print(f"Python {platform.python_version()} ({py}); `python -c pass` takes {fmt_s(bare)}; load average before: {load_before:.2f}.\n")
+    print(
+        f"Models for the peers: {'cnnsize.torch.materialize of the same spec' if source == 'materialize' else 'tests/refmodels.py mirrors (cnnsize.torch.materialize not available)'}."
+    )
+    print(
+        f"Python {platform.python_version()} ({py}); `python -c pass` takes {fmt_s(bare)}; load average before: {load_before:.2f}.\n"
+    )
     for model in models:
         print(f"## {MODELS[model][1]} (`{MODELS[model][0]}`)\n")
         print("| tool | median | min | x cnnsize | import torch | build model | run peer |")
@@ -241,7 +255,15 @@ def main() -> int:
     print(f"\nload average after: {os.getloadavg()[0]:.2f}")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump({"source": source, "samples": {f"{k[0]}|{k[1]}": v for k, v in samples.items()}, "errors": {f"{k[0]}|{k[1]}": v for k, v in errors.items()}}, fh, indent=1)
+            json.dump(
+                {
+                    "source": source,
+                    "samples": {f"{k[0]}|{k[1]}": v for k, v in samples.items()},
+                    "errors": {f"{k[0]}|{k[1]}": v for k, v in errors.items()},
+                },
+                fh,
+                indent=1,
+            )
     return 0
 
 

@@ -48,8 +48,8 @@ def dict_loop() -> dict:
 
 
 def refused(fn) -> None:
-    from cnnsize.errors import SpecError
-    from cnnsize.expr import ExprError
+    from cnnsize.engine.errors import SpecError
+    from cnnsize.engine.expr import ExprError
 
     try:
         fn()
@@ -64,15 +64,17 @@ def main() -> None:
     args = ap.parse_args()
     repeat = 3 if args.quick else 20
     from cnnsize import analyze_dict
-    from cnnsize.expr import evaluate
-    from cnnsize.spec import loads_spec
-    from cnnsize.yamlload import load
+    from cnnsize.engine.expr import evaluate
+    from cnnsize.engine.spec import loads_spec
+    from cnnsize.engine.yamlload import load
 
     cases = {
         "alias bomb, 9 levels (9^9 nodes), load()": lambda: load(billion_laughs(9), "bomb.yaml"),
         "alias bomb, 12 levels (9^12 nodes), load()": lambda: load(billion_laughs(12), "bomb.yaml"),
         "repeat: 1000000": lambda: loads_spec(HEAD + "layers:\n  - {type: relu, repeat: 1000000}\n"),
-        "repeat 1000 of a 1000-layer block": lambda: loads_spec(HEAD + "layers:\n  - {block: b, repeat: 1000}\nblocks:\n  b: {layers: [{type: relu, repeat: 1000}]}\n"),
+        "repeat 1000 of a 1000-layer block": lambda: loads_spec(
+            HEAD + "layers:\n  - {block: b, repeat: 1000}\nblocks:\n  b: {layers: [{type: relu, repeat: 1000}]}\n"
+        ),
         "template 10**10**10": lambda: evaluate("10**10**10", {}),
         "template 'a' * 10**9": lambda: evaluate("'a' * 10**9", {}),
         "Python dict sharing one list 9 deep (9^9 leaves), analyze_dict()": lambda: analyze_dict(dict_bomb(9)),
@@ -89,7 +91,9 @@ def main() -> None:
         times = []
         for _ in range(3 if args.quick else 9):
             t = time.perf_counter()
-            out = subprocess.run([sys.executable, "-m", "cnnsize", "report", p], cwd=ROOT, capture_output=True, text=True, timeout=60)
+            out = subprocess.run(
+                [sys.executable, "-m", "cnnsize", "report", p], cwd=ROOT, capture_output=True, text=True, timeout=60
+            )
             times.append(time.perf_counter() - t)
             assert out.returncode == 3 and "limit-alias" in out.stderr
             t = time.perf_counter()
@@ -98,7 +102,15 @@ def main() -> None:
         bomb = sorted(x for x in times if x > 0)
         ver = sorted(-x for x in times if x < 0)
         print()
-        print(table(["whole process", "seconds (median)"], [["cnnsize report bomb.yaml (12 levels)", f"{bomb[len(bomb) // 2]:.3f}"], ["cnnsize --version", f"{ver[len(ver) // 2]:.3f}"]]))
+        print(
+            table(
+                ["whole process", "seconds (median)"],
+                [
+                    ["cnnsize report bomb.yaml (12 levels)", f"{bomb[len(bomb) // 2]:.3f}"],
+                    ["cnnsize --version", f"{ver[len(ver) // 2]:.3f}"],
+                ],
+            )
+        )
 
 
 if __name__ == "__main__":

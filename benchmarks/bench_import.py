@@ -27,8 +27,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CASES = [
     ("python -c pass (interpreter start-up)", ["-c", "pass"]),
     ("import cnnsize", ["-c", "import cnnsize"]),
-    ("import cnnsize.analysis (engine)", ["-c", "import cnnsize.analysis"]),
-    ("import cnnsize.cli", ["-c", "import cnnsize.cli"]),
+    ("import cnnsize.engine.analysis (engine)", ["-c", "import cnnsize.engine.analysis"]),
+    ("import cnnsize.commands.cli", ["-c", "import cnnsize.commands.cli"]),
     ("cnnsize --help", ["-m", "cnnsize", "--help"]),
     ("cnnsize report resnet50 (table, to a pipe)", ["-m", "cnnsize", "report", "specs/resnet50.yaml"]),
     ("cnnsize report resnet50 --format json", ["-m", "cnnsize", "report", "specs/resnet50.yaml", "--format", "json"]),
@@ -60,7 +60,9 @@ def main() -> int:
     env = dict(os.environ)
     env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
 
-    print(f"# Start-up time (Python {platform.python_version()}, median of {args.repeat} processes; load average {os.getloadavg()[0]:.2f})\n")
+    print(
+        f"# Start-up time (Python {platform.python_version()}, median of {args.repeat} processes; load average {os.getloadavg()[0]:.2f})\n"
+    )
     print("| case | median | min | imports torch | networkx | rich | numpy | modules imported |")
     print("|---|---:|---:|---|---|---|---|---:|")
     profiles = {}
@@ -69,7 +71,14 @@ def main() -> int:
         times = []
         for _ in range(args.repeat):
             t = time.perf_counter()
-            subprocess.run([sys.executable, *argv], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+            subprocess.run(
+                [sys.executable, *argv],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                check=True,
+            )
             times.append(time.perf_counter() - t)
         rows = importtime(argv, env)
         profiles[label] = rows
@@ -77,10 +86,12 @@ def main() -> int:
         flags = ["yes" if w in tops else "no" for w in ("torch", "networkx", "rich", "numpy")]
         if "cnnsize" in " ".join(argv) and flags[0] == "yes":
             ok = False
-        print(f"| {label} | {statistics.median(times) * 1e3:.0f} ms | {min(times) * 1e3:.0f} ms | {' | '.join(flags)} | {len(rows)} |")
+        print(
+            f"| {label} | {statistics.median(times) * 1e3:.0f} ms | {min(times) * 1e3:.0f} ms | {' | '.join(flags)} | {len(rows)} |"
+        )
     print(f"\nNo torch on the analysis path or in `cnnsize report`: {'OK' if ok else 'FAILED: torch was imported'}\n")
 
-    for label in ("import cnnsize.analysis (engine)", "cnnsize report resnet50 (table, to a pipe)"):
+    for label in ("import cnnsize.engine.analysis (engine)", "cnnsize report resnet50 (table, to a pipe)"):
         rows = profiles[label]
         base = {r[0] for r in profiles["python -c pass (interpreter start-up)"]}
         own = [r for r in rows if r[0] not in base]

@@ -42,10 +42,10 @@ sys.path.insert(0, ROOT)
 import yaml  # noqa: E402
 
 import cnnsize  # noqa: E402
-from cnnsize import geometry  # noqa: E402
-from cnnsize.analysis import analyze  # noqa: E402
-from cnnsize.spec import parse  # noqa: E402
-from cnnsize.yamlload import load, read_text  # noqa: E402
+from cnnsize.engine import geometry  # noqa: E402
+from cnnsize.engine.analysis import analyze  # noqa: E402
+from cnnsize.engine.spec import parse  # noqa: E402
+from cnnsize.engine.yamlload import load, read_text  # noqa: E402
 
 CLOCK = time.process_time
 
@@ -102,7 +102,16 @@ def resnet18_plain(rng: random.Random, topology: bool = False) -> dict[str, Any]
             down = s > 0 and b == 0
             stride = 2 if down else 1
             layers += [
-                {"name": f"{p}c1", "type": "conv", "inputs": [prev], "filters": planes, "kernel": k, "stride": stride, "padding": k // 2, "bias": False},
+                {
+                    "name": f"{p}c1",
+                    "type": "conv",
+                    "inputs": [prev],
+                    "filters": planes,
+                    "kernel": k,
+                    "stride": stride,
+                    "padding": k // 2,
+                    "bias": False,
+                },
                 {"name": f"{p}n1", "type": "bn", "activation": "relu"},
                 {"name": f"{p}c2", "type": "conv", "filters": planes, "kernel": k, "padding": k // 2, "bias": False},
                 {"name": f"{p}n2", "type": "bn"},
@@ -110,13 +119,24 @@ def resnet18_plain(rng: random.Random, topology: bool = False) -> dict[str, Any]
             short = prev
             if down:
                 layers += [
-                    {"name": f"{p}dc", "type": "conv", "inputs": [prev], "filters": planes, "kernel": 1, "stride": 2, "bias": False},
+                    {
+                        "name": f"{p}dc",
+                        "type": "conv",
+                        "inputs": [prev],
+                        "filters": planes,
+                        "kernel": 1,
+                        "stride": 2,
+                        "bias": False,
+                    },
                     {"name": f"{p}dn", "type": "bn"},
                 ]
                 short = f"{p}dn"
             layers.append({"name": f"{p}add", "type": "add", "inputs": [f"{p}n2", short], "activation": "relu"})
             prev = f"{p}add"
-    layers += [{"name": "avgpool", "type": "globalavgpool"}, {"name": "fc", "type": "fc", "units": rng.choice((10, 100, 1000))}]
+    layers += [
+        {"name": "avgpool", "type": "globalavgpool"},
+        {"name": "fc", "type": "fc", "units": rng.choice((10, 100, 1000))},
+    ]
     return {"cnnsize": 1, "name": "resnet18-like", "input": [3, size, size], "layers": layers}
 
 
@@ -138,9 +158,15 @@ def main() -> int:
         want = args.specs.split(",")
         paths = [os.path.join(ROOT, "specs", f"{n}.yaml") for n in want]
 
-    print(f"# In-process analysis (Python {platform.python_version()}, {args.clock} time, median of {args.repeat} loops, fastest in brackets; load average {os.getloadavg()[0]:.2f})\n")
-    print("'first': memoised windows and receptive-field transforms cleared before each call, as in a one-off analysis; 'again': the same spec analysed again.\n")
-    print("| spec | layers | YAML load ms | parse ms | analyze ms, first | analyze ms, again | parse + analyze ms, first | us per layer |")
+    print(
+        f"# In-process analysis (Python {platform.python_version()}, {args.clock} time, median of {args.repeat} loops, fastest in brackets; load average {os.getloadavg()[0]:.2f})\n"
+    )
+    print(
+        "'first': memoised windows and receptive-field transforms cleared before each call, as in a one-off analysis; 'again': the same spec analysed again.\n"
+    )
+    print(
+        "| spec | layers | YAML load ms | parse ms | analyze ms, first | analyze ms, again | parse + analyze ms, first | us per layer |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     per_layer = []
     for path in paths:
@@ -169,12 +195,20 @@ def main() -> int:
     with open(os.path.join(ROOT, "specs", "resnet18.yaml"), encoding="utf-8") as fh:
         r18 = yaml.safe_load(fh)
     t = timeit(lambda: cnnsize.analyze_dict(r18), args.repeat, args.min_time)
-    print(f"| specs/resnet18.yaml as a dict (blocks, templates), same dict each time | analyze_dict | 51 | {ms(t[0])} ({ms(t[1])}) | {1 / t[0]:,.0f} |")
+    print(
+        f"| specs/resnet18.yaml as a dict (blocks, templates), same dict each time | analyze_dict | 51 | {ms(t[0])} ({ms(t[1])}) | {1 / t[0]:,.0f} |"
+    )
     rng = random.Random(0)
     plain = [resnet18_plain(rng) for _ in range(args.batch)]
     varied = [resnet18_plain(rng, topology=True) for _ in range(args.batch)]
     many = getattr(cnnsize, "analyze_many", None)
-    for label, docs in ((f"{args.batch} ResNet-18-sized plain dicts, random widths and input sizes", plain), (f"{args.batch} ResNet-like plain dicts, random widths, input sizes, depths (1-3 blocks per stage) and kernels (3 or 5)", varied)):
+    for label, docs in (
+        (f"{args.batch} ResNet-18-sized plain dicts, random widths and input sizes", plain),
+        (
+            f"{args.batch} ResNet-like plain dicts, random widths, input sizes, depths (1-3 blocks per stage) and kernels (3 or 5)",
+            varied,
+        ),
+    ):
         nl = statistics.mean(len(d["layers"]) for d in docs)
 
         def each(docs: list[dict[str, Any]] = docs) -> None:
@@ -186,13 +220,18 @@ def main() -> int:
                 cold()
                 cnnsize.analyze_dict(d)
 
-        rows = [("analyze_dict, result dropped", each), ("analyze_dict, result dropped, memos cleared before each spec", each_cold)]
+        rows = [
+            ("analyze_dict, result dropped", each),
+            ("analyze_dict, result dropped, memos cleared before each spec", each_cold),
+        ]
         if many is not None:
             rows.append(("analyze_many, every Analysis kept", lambda docs=docs: many(docs)))
             rows.append(("analyze_many(totals_only=True)", lambda docs=docs: many(docs, totals_only=True)))
         for api, fn in rows:
             t = timeit(fn, args.repeat, args.min_time)
-            print(f"| {label} | {api} | {nl:.0f} | {ms(t[0] / len(docs))} ({ms(t[1] / len(docs))}) | {len(docs) / t[0]:,.0f} |")
+            print(
+                f"| {label} | {api} | {nl:.0f} | {ms(t[0] / len(docs))} ({ms(t[1] / len(docs))}) | {len(docs) / t[0]:,.0f} |"
+            )
     return 0
 
 

@@ -39,16 +39,16 @@ CASES: dict[str, tuple[str, str]] = {
         "cnnsize.analyze_dict(doc)",
     ),
     "parse: ResNet-152 YAML mapping": (
-        "from cnnsize.yamlload import load, read_text\nfrom cnnsize.spec import parse\np = os.path.join(ROOT, 'specs/resnet152.yaml')\ndoc = load(read_text(p), p)\nparse(doc, p)",
+        "from cnnsize.engine.yamlload import load, read_text\nfrom cnnsize.engine.spec import parse\np = os.path.join(ROOT, 'specs/resnet152.yaml')\ndoc = load(read_text(p), p)\nparse(doc, p)",
         "parse(doc, p)",
     ),
     "analyze: ResNet-152, parsed, first analysis": (
-        "from cnnsize import geometry\nfrom cnnsize.spec import load_spec\nfrom cnnsize.analysis import analyze\nspec = load_spec(os.path.join(ROOT, 'specs/resnet152.yaml'))\nanalyze(spec)",
+        "from cnnsize import geometry\nfrom cnnsize.engine.spec import load_spec\nfrom cnnsize.engine.analysis import analyze\nspec = load_spec(os.path.join(ROOT, 'specs/resnet152.yaml'))\nanalyze(spec)",
         # an older checkout has no clear_memos(), only the window memo
         "(getattr(geometry, 'clear_memos', geometry._WINDOWS.clear)(), analyze(spec))",
     ),
     "YAML load: ResNet-152 (libyaml, with locations)": (
-        "from cnnsize.yamlload import load, read_text\np = os.path.join(ROOT, 'specs/resnet152.yaml')\ntext = read_text(p)\nload(text, p)",
+        "from cnnsize.engine.yamlload import load, read_text\np = os.path.join(ROOT, 'specs/resnet152.yaml')\ntext = read_text(p)\nload(text, p)",
         "load(text, p)",
     ),
 }
@@ -68,7 +68,14 @@ def instructions(checkout: str, case: str, n: int) -> int:
         out = os.path.join(tmp, "cg.out")
         env = dict(os.environ, PYTHONHASHSEED="0")
         p = subprocess.run(
-            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, "-c", program(checkout, case, n)],
+            [
+                "valgrind",
+                "--tool=callgrind",
+                f"--callgrind-out-file={out}",
+                sys.executable,
+                "-c",
+                program(checkout, case, n),
+            ],
             capture_output=True,
             text=True,
             env=env,
@@ -95,7 +102,11 @@ def main() -> int:
     n = 2 if args.quick else args.n
     for c in checkouts:
         # compile once, as pip install does (PYTHONDONTWRITEBYTECODE may be set)
-        subprocess.run([sys.executable, "-m", "compileall", "-q", os.path.join(c, "cnnsize")], env=dict(os.environ, PYTHONDONTWRITEBYTECODE=""), capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "compileall", "-q", os.path.join(c, "cnnsize")],
+            env=dict(os.environ, PYTHONDONTWRITEBYTECODE=""),
+            capture_output=True,
+        )
     names = [os.path.basename(c.rstrip("/")) or c for c in checkouts]
     print(f"# Instructions per call (callgrind, difference of {n} calls and 0, divided by {n})\n")
     print("| call | " + " | ".join(names) + " |")

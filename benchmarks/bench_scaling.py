@@ -47,8 +47,8 @@ def child(kind: str, n: int, repeat: int, clock: str = "cpu") -> None:
     import time
 
     sys.path.insert(0, ROOT)
-    from cnnsize.analysis import analyze
-    from cnnsize.spec import parse
+    from cnnsize.engine.analysis import analyze
+    from cnnsize.engine.spec import parse
 
     doc = chain(n) if kind == "chain" else dag(n)
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -60,7 +60,9 @@ def child(kind: str, n: int, repeat: int, clock: str = "cpu") -> None:
         times.append(now() - t)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     times.sort()
-    print(json.dumps({"layers": len(a.layers), "seconds": times[len(times) // 2], "rss_kib": peak, "rss_base_kib": base}))
+    print(
+        json.dumps({"layers": len(a.layers), "seconds": times[len(times) // 2], "rss_kib": peak, "rss_base_kib": base})
+    )
 
 
 def main() -> None:
@@ -80,10 +82,33 @@ def main() -> None:
     for kind in ("chain", "dag"):
         rows, xs, ts, ms = [], [], [], []
         for n in sizes:
-            out = subprocess.run([sys.executable, __file__, "--child", kind, str(n), "--repeat", str(args.repeat), "--clock", args.clock], capture_output=True, text=True, check=True)
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    kind,
+                    str(n),
+                    "--repeat",
+                    str(args.repeat),
+                    "--clock",
+                    args.clock,
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             r = json.loads(out.stdout)
             mem_mib = r["rss_kib"] / 1024
-            rows.append([n, r["layers"], f"{r['seconds'] * 1e3:.1f}", f"{r['seconds'] / r['layers'] * 1e6:.1f}", f"{mem_mib:.0f}"])
+            rows.append(
+                [
+                    n,
+                    r["layers"],
+                    f"{r['seconds'] * 1e3:.1f}",
+                    f"{r['seconds'] / r['layers'] * 1e6:.1f}",
+                    f"{mem_mib:.0f}",
+                ]
+            )
             xs.append(r["layers"])
             ts.append(r["seconds"])
             ms.append(max(r["rss_kib"] - r["rss_base_kib"], 1))
@@ -91,10 +116,14 @@ def main() -> None:
         print(table(["layers asked", "layers", "ms (parse+analyze)", "us/layer", "peak RSS MiB"], rows))
         if len(xs) >= 2:
             k = fit_exponent(xs, ts)
-            print(f"\nfitted time exponent: {k:.2f} ({'OK' if k <= 1.1 else 'ABOVE'} the 1.1 target); memory growth exponent: {fit_exponent(xs, ms):.2f}")
+            print(
+                f"\nfitted time exponent: {k:.2f} ({'OK' if k <= 1.1 else 'ABOVE'} the 1.1 target); memory growth exponent: {fit_exponent(xs, ms):.2f}"
+            )
         if xs[-1] >= 100_000:
             secs, mib = ts[-1], float(rows[-1][-1])
-            print(f"10^5 layers: {secs:.2f} s ({'OK' if secs < 5 else 'ABOVE'} the 5 s target), peak RSS {mib:.0f} MiB ({'OK' if mib < 1024 else 'ABOVE'} the 1 GiB target)")
+            print(
+                f"10^5 layers: {secs:.2f} s ({'OK' if secs < 5 else 'ABOVE'} the 5 s target), peak RSS {mib:.0f} MiB ({'OK' if mib < 1024 else 'ABOVE'} the 1 GiB target)"
+            )
 
 
 if __name__ == "__main__":

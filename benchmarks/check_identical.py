@@ -35,7 +35,9 @@ VARIANTS: list[list[str]] = [
 
 def _cli(spec: str, extra: list[str]) -> str:
     env = dict(os.environ, COLUMNS="300")
-    p = subprocess.run([sys.executable, "-m", "cnnsize", "report", spec, *extra], cwd=ROOT, capture_output=True, text=True, env=env)
+    p = subprocess.run(
+        [sys.executable, "-m", "cnnsize", "report", spec, *extra], cwd=ROOT, capture_output=True, text=True, env=env
+    )
     return f"rc={p.returncode}\n{p.stdout}\n--stderr--\n{p.stderr}"
 
 
@@ -49,8 +51,8 @@ def _dict_reports(specs: list[str]) -> dict[str, str]:
     import yaml
 
     import cnnsize
-    from cnnsize.errors import SpecError
-    from cnnsize.report import to_dict
+    from cnnsize.engine.errors import SpecError
+    from cnnsize.views.report import to_dict
 
     out = {}
     for spec in specs:

@@ -83,7 +83,11 @@ def _num(v):
 
 
 def _type_name(v) -> str:
-    return type(v).__module__.replace("builtins", "") + ("." if type(v).__module__ != "builtins" else "") + type(v).__name__
+    return (
+        type(v).__module__.replace("builtins", "")
+        + ("." if type(v).__module__ != "builtins" else "")
+        + type(v).__name__
+    )
 
 
 def _model_and_input(name: str):
@@ -111,11 +115,37 @@ def _version(peer: str) -> str | None:
 def _attrs(m) -> dict:
     """The hyper-parameters a counting rule may need, for the layer kinds in the reference models."""
     out = {}
-    for k in ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "groups",
-              "output_padding", "in_features", "out_features", "num_features", "affine", "eps",
-              "track_running_stats", "num_groups", "num_channels", "normalized_shape",
-              "elementwise_affine", "output_size", "ceil_mode", "count_include_pad", "mode",
-              "scale_factor", "align_corners", "dim", "p", "inplace", "start_dim", "end_dim"):
+    for k in (
+        "in_channels",
+        "out_channels",
+        "kernel_size",
+        "stride",
+        "padding",
+        "dilation",
+        "groups",
+        "output_padding",
+        "in_features",
+        "out_features",
+        "num_features",
+        "affine",
+        "eps",
+        "track_running_stats",
+        "num_groups",
+        "num_channels",
+        "normalized_shape",
+        "elementwise_affine",
+        "output_size",
+        "ceil_mode",
+        "count_include_pad",
+        "mode",
+        "scale_factor",
+        "align_corners",
+        "dim",
+        "p",
+        "inplace",
+        "start_dim",
+        "end_dim",
+    ):
         if k in vars(m):
             v = getattr(m, k, None)
             if isinstance(v, (int, float, bool, str, tuple, list)) or v is None:
@@ -143,16 +173,19 @@ def record_reference(name: str) -> dict:
         stack.pop()
         t_in = inp[0] if inp and isinstance(inp[0], torch.Tensor) else None
         leaf = not any(m.children())
-        calls.append({
-            "path": names[m],
-            "type": type(m).__name__,
-            "leaf": leaf,
-            "in": list(t_in.shape) if t_in is not None else None,
-            "out": list(out.shape) if isinstance(out, torch.Tensor) else None,
-            "params": sum(p.numel() for p in m.parameters()) if leaf
-            else sum(p.numel() for p in m.parameters(recurse=False)),
-            "attrs": _attrs(m) if leaf else {},
-        })
+        calls.append(
+            {
+                "path": names[m],
+                "type": type(m).__name__,
+                "leaf": leaf,
+                "in": list(t_in.shape) if t_in is not None else None,
+                "out": list(out.shape) if isinstance(out, torch.Tensor) else None,
+                "params": sum(p.numel() for p in m.parameters())
+                if leaf
+                else sum(p.numel() for p in m.parameters(recurse=False)),
+                "attrs": _attrs(m) if leaf else {},
+            }
+        )
 
     def shapes(a):
         if isinstance(a, torch.Tensor):
@@ -166,12 +199,14 @@ def record_reference(name: str) -> dict:
     class Trace(TorchDispatchMode):
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
             out = func(*args, **(kwargs or {}))
-            ops.append({
-                "op": str(func.overloadpacket),
-                "module": stack[-1] if stack else "",
-                "in": [s for s in (shapes(a) for a in args) if s is not None],
-                "out": shapes(out) if not isinstance(out, (list, tuple)) else shapes(list(out)),
-            })
+            ops.append(
+                {
+                    "op": str(func.overloadpacket),
+                    "module": stack[-1] if stack else "",
+                    "in": [s for s in (shapes(a) for a in args) if s is not None],
+                    "out": shapes(out) if not isinstance(out, (list, tuple)) else shapes(list(out)),
+                }
+            )
             return out
 
     hs = [m.register_forward_pre_hook(pre) for m in model.modules()]
@@ -260,11 +295,13 @@ def run_ptflops_pytorch(name: str) -> dict:
 
     model, _, res = _model_and_input(name)
     sink = io.StringIO()
-    macs, params = get_model_complexity_info(model, tuple(res), as_strings=False,
-                                             print_per_layer_stat=False, backend="pytorch", ost=sink)
+    macs, params = get_model_complexity_info(
+        model, tuple(res), as_strings=False, print_per_layer_stat=False, backend="pytorch", ost=sink
+    )
     model, _, res = _model_and_input(name)
-    macs_s, params_s = get_model_complexity_info(model, tuple(res), as_strings=True,
-                                                 print_per_layer_stat=False, backend="pytorch", ost=sink)
+    macs_s, params_s = get_model_complexity_info(
+        model, tuple(res), as_strings=True, print_per_layer_stat=False, backend="pytorch", ost=sink
+    )
 
     # Per-layer: the same steps as ptflops.pytorch_engine.get_flops_pytorch, with
     # the functional / tensor-op patches' counts attributed to the module whose
@@ -282,6 +319,7 @@ def run_ptflops_pytorch(name: str) -> dict:
             super().append(flops)
 
     pre = torch.nn.modules.module.register_module_forward_pre_hook(lambda m, i: stack.append(names.get(m, "?")))
+
     def _pop(m, i, o):  # must return None: a forward hook's return value replaces the output
         stack.pop()
 
@@ -298,7 +336,8 @@ def run_ptflops_pytorch(name: str) -> dict:
         module_total, _ = flops_model.compute_average_flops_cost()
         per_module = {
             n: {"type": type(m).__name__, "macs": _num(m.__flops__), "params": _num(m.__params__)}
-            for n, m in model.named_modules() if pe.is_supported_instance(m)
+            for n, m in model.named_modules()
+            if pe.is_supported_instance(m)
         }
     finally:
         pe.unpatch_functional()
@@ -334,19 +373,24 @@ def run_ptflops_aten(name: str) -> dict:
 
     model, _, res = _model_and_input(name)
     sink = io.StringIO()
-    macs, params = get_model_complexity_info(model, tuple(res), as_strings=False,
-                                             print_per_layer_stat=False, backend="aten", ost=sink)
+    macs, params = get_model_complexity_info(
+        model, tuple(res), as_strings=False, print_per_layer_stat=False, backend="aten", ost=sink
+    )
     model, _, res = _model_and_input(name)
-    macs_s, params_s = get_model_complexity_info(model, tuple(res), as_strings=True,
-                                                 print_per_layer_stat=False, backend="aten", ost=sink)
+    macs_s, params_s = get_model_complexity_info(
+        model, tuple(res), as_strings=True, print_per_layer_stat=False, backend="aten", ost=sink
+    )
     # per-layer: ptflops' own dispatch mode, which attributes to top-level children only
     import torch
 
     model, x, res = _model_and_input(name)
     verbose_sink = io.StringIO()
-    counter = PtfMode(model, verbose=True, print_per_layer_stat=False,
-                      output_params={"serialize_params": {"units": None, "precision": 2},
-                                     "print_params": {"file": verbose_sink}})
+    counter = PtfMode(
+        model,
+        verbose=True,
+        print_per_layer_stat=False,
+        output_params={"serialize_params": {"units": None, "precision": 2}, "print_params": {"file": verbose_sink}},
+    )
     with counter:
         model(torch.ones(()).new_empty((1, *res)))
     assert counter.complexity == macs, (counter.complexity, macs)
@@ -358,8 +402,9 @@ def run_ptflops_aten(name: str) -> dict:
             "returned_types": [_type_name(macs), _type_name(params)],
             "as_strings": [macs_s, params_s],
         },
-        "per_top_level_module": {mod: {str(op): _num(c) for op, c in ops.items()}
-                                 for mod, ops in counter.flop_counts.items()},
+        "per_top_level_module": {
+            mod: {str(op): _num(c) for op, c in ops.items()} for mod, ops in counter.flop_counts.items()
+        },
         "zero_ops": zero_ops,
     }
 
@@ -368,10 +413,15 @@ def run_torchinfo(name: str) -> dict:
     from torchinfo import summary
 
     model, x, _ = _model_and_input(name)
-    s = summary(model, input_size=tuple(x.shape), verbose=0, depth=20,
-                col_names=("input_size", "output_size", "num_params", "kernel_size", "mult_adds", "trainable"))
+    s = summary(
+        model,
+        input_size=tuple(x.shape),
+        verbose=0,
+        depth=20,
+        col_names=("input_size", "output_size", "num_params", "kernel_size", "mult_adds", "trainable"),
+    )
     text = str(s)
-    footer = text[text.index("Total params"):].splitlines()
+    footer = text[text.index("Total params") :].splitlines()
 
     def path(li):
         parts = []
@@ -380,19 +430,22 @@ def run_torchinfo(name: str) -> dict:
             li = li.parent_info
         return ".".join(reversed(parts))
 
-    layers = [{
-        "path": path(li),
-        "class": li.class_name,
-        "depth": li.depth,
-        "leaf": li.is_leaf_layer,
-        "recursive": li.is_recursive,
-        "in": li.input_size,
-        "out": li.output_size,
-        "num_params": li.num_params,
-        "param_bytes": li.param_bytes,
-        "output_bytes": li.output_bytes,
-        "macs": li.macs,
-    } for li in s.summary_list]
+    layers = [
+        {
+            "path": path(li),
+            "class": li.class_name,
+            "depth": li.depth,
+            "leaf": li.is_leaf_layer,
+            "recursive": li.is_recursive,
+            "in": li.input_size,
+            "out": li.output_size,
+            "num_params": li.num_params,
+            "param_bytes": li.param_bytes,
+            "output_bytes": li.output_bytes,
+            "macs": li.macs,
+        }
+        for li in s.summary_list
+    ]
     return {
         "headline": {
             "total_params": s.total_params,
@@ -422,12 +475,15 @@ def run_torchscan(name: str) -> dict:
 
     headline = {k: val(v) for k, v in t.items()}
     headline["status"] = {k: v["status"] for k, v in t.items()}
-    headline["model_size_mib"] = round((t["parameter_bytes"]["value"] + t["buffer_bytes"]["value"]) / 1024 ** 2, 2)
+    headline["model_size_mib"] = round((t["parameter_bytes"]["value"] + t["buffer_bytes"]["value"]) / 1024**2, 2)
     layers = []
     for ly in rep["layers"]:
         m = ly["metrics"]
         rec = {
-            "path": ly["path"], "call": ly["call_index"], "type": ly["type"], "depth": ly["depth"],
+            "path": ly["path"],
+            "call": ly["call_index"],
+            "type": ly["type"],
+            "depth": ly["depth"],
             "out": ly["output"].get("shape"),
             "params": ly["parameters"]["trainable"] + ly["parameters"]["frozen"],
             "buffers": ly["buffers"]["elements"],
@@ -442,7 +498,9 @@ def run_torchscan(name: str) -> dict:
         "per_layer": layers,
         "operator_flops_by_operator": of["by_operator"],
         "operator_flops_by_module": of["by_module"],
-        "diagnostics": sorted({(d.get("code"), d.get("operator") or d.get("message", "")[:80]) for d in rep["diagnostics"]}),
+        "diagnostics": sorted(
+            {(d.get("code"), d.get("operator") or d.get("message", "")[:80]) for d in rep["diagnostics"]}
+        ),
     }
 
 
@@ -490,8 +548,9 @@ def spawn(peer: str, model: str, thop2: str | None) -> dict:
         if not thop2:
             return {"error": "ultralytics-thop path not given (--ultralytics-thop-path or ULTRALYTICS_THOP_PATH)"}
         env["PYTHONPATH"] = os.pathsep.join([thop2, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    proc = subprocess.run([sys.executable, __file__, "--child", peer, model],
-                          capture_output=True, text=True, env=env, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", peer, model], capture_output=True, text=True, env=env, cwd=ROOT
+    )
     if "@@JSON@@" not in proc.stdout:
         return {"error": f"child exited {proc.returncode}: {proc.stderr.strip()[-2000:]}"}
     return json.loads(proc.stdout.rsplit("@@JSON@@", 1)[1])
@@ -502,9 +561,12 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models", default=",".join(refmodels.MODELS))
-    ap.add_argument("--peers", default=",".join(["reference", *PEERS]),
-                    help="comma list; 'reference' is torch's own shapes/op trace. Entries of an existing "
-                         "fixture that are not re-run are kept.")
+    ap.add_argument(
+        "--peers",
+        default=",".join(["reference", *PEERS]),
+        help="comma list; 'reference' is torch's own shapes/op trace. Entries of an existing "
+        "fixture that are not re-run are kept.",
+    )
     ap.add_argument("--out", default=str(ROOT / "tests" / "fixtures" / "peers"))
     ap.add_argument("--ultralytics-thop-path", default=os.environ.get("ULTRALYTICS_THOP_PATH"))
     ap.add_argument("--child", nargs=2, metavar=("PEER", "MODEL"), help=argparse.SUPPRESS)

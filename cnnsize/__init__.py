@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .analysis import Analysis
+    from cnnsize.engine.analysis import Analysis
 
 
 def analyze_file(path: str, **kwargs: Any) -> Analysis:
-    """Load, validate and analyse a spec file (raises cnnsize.errors.SpecError)."""
-    from .analysis import analyze
-    from .spec import load_spec
+    """Load, validate and analyse a spec file (raises cnnsize.engine.errors.SpecError)."""
+    from cnnsize.engine.analysis import analyze
+    from cnnsize.engine.spec import load_spec
 
     overrides = kwargs.pop("overrides", None)
     return analyze(load_spec(path, overrides), **kwargs)
@@ -25,14 +25,16 @@ def analyze_file(path: str, **kwargs: Any) -> Analysis:
 
 def analyze_dict(doc: dict[str, Any], **kwargs: Any) -> Analysis:
     """Analyse a spec given as a Python dict (no YAML), e.g. from a search loop."""
-    from .analysis import analyze
-    from .spec import parse
+    from cnnsize.engine.analysis import analyze
+    from cnnsize.engine.spec import parse
 
     overrides = kwargs.pop("overrides", None)
     return analyze(parse(doc, kwargs.pop("filename", "<dict>"), overrides), **kwargs)
 
 
-def analyze_many(docs: Iterable[dict[str, Any]], *, errors: str = "raise", totals_only: bool = False, **kwargs: Any) -> list[Any]:
+def analyze_many(
+    docs: Iterable[dict[str, Any]], *, errors: str = "raise", totals_only: bool = False, **kwargs: Any
+) -> list[Any]:
     """Analyse many specs given as dicts: the batch API of an architecture search.
 
     The options of analyze_dict (input_shape, batch, dtype, convention,
@@ -44,10 +46,10 @@ def analyze_many(docs: Iterable[dict[str, Any]], *, errors: str = "raise", total
     what a search ranks by, without keeping every layer of every candidate
     in memory (which costs a fifth more time per spec, and the memory).
     """
-    from ._gc import paused
-    from .analysis import analyze
-    from .errors import SpecError
-    from .spec import parse
+    from cnnsize.engine._gc import paused
+    from cnnsize.engine.analysis import analyze
+    from cnnsize.engine.errors import SpecError
+    from cnnsize.engine.spec import parse
 
     if errors not in ("raise", "return"):
         raise ValueError(f"errors must be 'raise' or 'return', got {errors!r}")

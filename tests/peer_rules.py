@@ -30,39 +30,66 @@ FIXTURES = Path(__file__).parent / "fixtures" / "peers"
 
 # nn.Module class name -> layer kind
 MODULE_KIND = {
-    "Conv1d": "conv", "Conv2d": "conv", "Conv3d": "conv",
-    "ConvTranspose1d": "convtranspose", "ConvTranspose2d": "convtranspose", "ConvTranspose3d": "convtranspose",
+    "Conv1d": "conv",
+    "Conv2d": "conv",
+    "Conv3d": "conv",
+    "ConvTranspose1d": "convtranspose",
+    "ConvTranspose2d": "convtranspose",
+    "ConvTranspose3d": "convtranspose",
     "Linear": "linear",
-    "BatchNorm1d": "batchnorm", "BatchNorm2d": "batchnorm", "BatchNorm3d": "batchnorm",
-    "GroupNorm": "groupnorm", "LayerNorm": "layernorm",
-    "ReLU": "relu", "ReLU6": "relu6", "GELU": "gelu", "SiLU": "silu", "Sigmoid": "sigmoid",
-    "Hardswish": "hardswish", "Softmax": "softmax",
-    "MaxPool1d": "maxpool", "MaxPool2d": "maxpool", "MaxPool3d": "maxpool",
-    "AvgPool1d": "avgpool", "AvgPool2d": "avgpool", "AvgPool3d": "avgpool",
-    "AdaptiveAvgPool1d": "adaptive_avgpool", "AdaptiveAvgPool2d": "adaptive_avgpool",
+    "BatchNorm1d": "batchnorm",
+    "BatchNorm2d": "batchnorm",
+    "BatchNorm3d": "batchnorm",
+    "GroupNorm": "groupnorm",
+    "LayerNorm": "layernorm",
+    "ReLU": "relu",
+    "ReLU6": "relu6",
+    "GELU": "gelu",
+    "SiLU": "silu",
+    "Sigmoid": "sigmoid",
+    "Hardswish": "hardswish",
+    "Softmax": "softmax",
+    "MaxPool1d": "maxpool",
+    "MaxPool2d": "maxpool",
+    "MaxPool3d": "maxpool",
+    "AvgPool1d": "avgpool",
+    "AvgPool2d": "avgpool",
+    "AvgPool3d": "avgpool",
+    "AdaptiveAvgPool1d": "adaptive_avgpool",
+    "AdaptiveAvgPool2d": "adaptive_avgpool",
     "AdaptiveAvgPool3d": "adaptive_avgpool",
-    "AdaptiveMaxPool1d": "adaptive_maxpool", "AdaptiveMaxPool2d": "adaptive_maxpool",
+    "AdaptiveMaxPool1d": "adaptive_maxpool",
+    "AdaptiveMaxPool2d": "adaptive_maxpool",
     "AdaptiveMaxPool3d": "adaptive_maxpool",
-    "Upsample": "upsample", "Dropout": "dropout", "Flatten": "flatten", "Identity": "identity",
+    "Upsample": "upsample",
+    "Dropout": "dropout",
+    "Flatten": "flatten",
+    "Identity": "identity",
 }
 
 # aten op run in a container's forward -> layer kind (ops that allocate or view only are dropped)
 FUNCTIONAL_KIND = {
-    "aten.add": "add", "aten.add_": "add", "aten.mul": "mul", "aten.cat": "cat",
+    "aten.add": "add",
+    "aten.add_": "add",
+    "aten.mul": "mul",
+    "aten.cat": "cat",
     "aten.mean": "adaptive_avgpool",  # F.adaptive_avg_pool2d(x, 1) dispatches as mean over H, W
-    "aten._adaptive_avg_pool2d": "adaptive_avgpool", "aten.adaptive_avg_pool2d": "adaptive_avgpool",
-    "aten.view": "flatten", "aten._unsafe_view": "flatten", "aten.flatten": "flatten",
+    "aten._adaptive_avg_pool2d": "adaptive_avgpool",
+    "aten.adaptive_avg_pool2d": "adaptive_avgpool",
+    "aten.view": "flatten",
+    "aten._unsafe_view": "flatten",
+    "aten.flatten": "flatten",
 }
 
 
 @dataclass
 class Call:
     kind: str
-    source: str                 # "module" | "functional"
-    path: str                   # module path (for functional: the container whose forward ran it)
-    type: str                   # module class name or aten op
-    inp: list                   # first input shape, batch first
-    out: list                   # output shape
+    source: str  # "module" | "functional"
+    path: str  # module path (for functional: the container whose forward ran it)
+    type: str  # module class name or aten op
+    inp: list  # first input shape, batch first
+    out: list  # output shape
     attrs: dict = field(default_factory=dict)
     params: int = 0
     inputs: list = field(default_factory=list)  # all tensor input shapes (functional ops)
@@ -110,15 +137,34 @@ def calls(fixture: dict) -> list[Call]:
     out: list[Call] = []
     for c in ref["module_calls"]:
         if c["leaf"]:
-            out.append(Call(MODULE_KIND.get(c["type"], "other:" + c["type"]), "module", c["path"], c["type"],
-                            c["in"], c["out"], c["attrs"], c["params"]))
+            out.append(
+                Call(
+                    MODULE_KIND.get(c["type"], "other:" + c["type"]),
+                    "module",
+                    c["path"],
+                    c["type"],
+                    c["in"],
+                    c["out"],
+                    c["attrs"],
+                    c["params"],
+                )
+            )
     for o in ref["aten_ops"]:
         if o["module"] in leaf or o["op"] not in FUNCTIONAL_KIND or not o["in"]:
             continue
         first = o["in"][0]
         first = first[0] if first and isinstance(first[0], list) else first  # cat: list of tensors
-        out.append(Call(FUNCTIONAL_KIND[o["op"]], "functional", o["module"], o["op"], first, o["out"],
-                        inputs=o["in"][0] if o["op"] == "aten.cat" else o["in"]))
+        out.append(
+            Call(
+                FUNCTIONAL_KIND[o["op"]],
+                "functional",
+                o["module"],
+                o["op"],
+                first,
+                o["out"],
+                inputs=o["in"][0] if o["op"] == "aten.cat" else o["in"],
+            )
+        )
     return out
 
 
@@ -183,8 +229,8 @@ def _fvcore_norm(c: Call) -> int:
 FVCORE = {
     "conv": conv_macs,
     "convtranspose": convt_macs_input_side,
-    "linear": linear_macs,                       # aten::linear or aten::addmm, bias never counted
-    "batchnorm": lambda c: c.numel_in() * (2 if c.attrs["affine"] else 1),   # eval mode
+    "linear": linear_macs,  # aten::linear or aten::addmm, bias never counted
+    "batchnorm": lambda c: c.numel_in() * (2 if c.attrs["affine"] else 1),  # eval mode
     "groupnorm": _fvcore_norm,
     "layernorm": _fvcore_norm,
     "adaptive_avgpool": lambda c: c.numel_in(),  # aten::adaptive_avg_pool2d only (1-D/3-D: unsupported)
@@ -215,11 +261,12 @@ THOP1 = {
     "layernorm": _thop1_norm,
     "avgpool": lambda c: c.numel_out(),
     "adaptive_avgpool": lambda c: _thop1_adaptive_avg(c) if c.source == "module" else 0,
-    "upsample": lambda c: c.numel_out() * {"nearest": 1, "linear": 5, "bilinear": 11,
-                                           "bicubic": 259}.get(c.attrs.get("mode"), 0),
+    "upsample": lambda c: (
+        c.numel_out() * {"nearest": 1, "linear": 5, "bilinear": 11, "bicubic": 259}.get(c.attrs.get("mode"), 0)
+    ),
     "softmax": lambda c: (c.numel_in() // c.inp[c.attrs["dim"]]) * (3 * c.inp[c.attrs["dim"]] - 1),
 }
-THOP1 = {k: (lambda f: (lambda c: f(c) if c.source == "module" else 0))(f) for k, f in THOP1.items()}  # noqa: B023 - bound by the immediate call
+THOP1 = {k: (lambda f: lambda c: f(c) if c.source == "module" else 0)(f) for k, f in THOP1.items()}  # noqa: B023 - bound by the immediate call
 
 
 # ---------------------------------------------------------------- ultralytics-thop 2.2.3
@@ -239,11 +286,15 @@ THOP2 = {
     "groupnorm": _thop1_norm,
     "avgpool": lambda c: _avgpool_window_sum(c) + c.numel_out(),
     "adaptive_avgpool": _thop2_adaptive_avg,
-    "upsample": lambda c: c.numel_out() * {"nearest": 0, "nearest-exact": 0, "linear": 5, "bilinear": 11,
-                                           "bicubic": 259, "trilinear": 31}.get(c.attrs.get("mode"), 0),
+    "upsample": lambda c: (
+        c.numel_out()
+        * {"nearest": 0, "nearest-exact": 0, "linear": 5, "bilinear": 11, "bicubic": 259, "trilinear": 31}.get(
+            c.attrs.get("mode"), 0
+        )
+    ),
     "softmax": lambda c: (c.numel_in() // c.inp[c.attrs["dim"]]) * (3 * c.inp[c.attrs["dim"]] - 1),
 }
-THOP2 = {k: (lambda f: (lambda c: f(c) if c.source == "module" else 0))(f) for k, f in THOP2.items()}  # noqa: B023 - bound by the immediate call
+THOP2 = {k: (lambda f: lambda c: f(c) if c.source == "module" else 0)(f) for k, f in THOP2.items()}  # noqa: B023 - bound by the immediate call
 
 
 # ---------------------------------------------------------------- ptflops 0.7.5, backend="pytorch"
@@ -265,21 +316,27 @@ PTFLOPS_MODULE = {
     "linear": _ptf_linear,
     "batchnorm": lambda c: c.numel_in() * (2 if c.attrs.get("affine") else 1),
     "groupnorm": lambda c: c.numel_in() * (2 if c.attrs.get("affine") else 1),
-    "layernorm": lambda c: c.numel_in(),   # checks `module.affine`, which LayerNorm does not have
-    "relu": lambda c: c.numel_out(), "relu6": lambda c: c.numel_out(), "gelu": lambda c: c.numel_out(),
-    "maxpool": lambda c: c.numel_in(), "avgpool": lambda c: c.numel_in(),
-    "adaptive_avgpool": lambda c: c.numel_in(), "adaptive_maxpool": lambda c: c.numel_in(),
+    "layernorm": lambda c: c.numel_in(),  # checks `module.affine`, which LayerNorm does not have
+    "relu": lambda c: c.numel_out(),
+    "relu6": lambda c: c.numel_out(),
+    "gelu": lambda c: c.numel_out(),
+    "maxpool": lambda c: c.numel_in(),
+    "avgpool": lambda c: c.numel_in(),
+    "adaptive_avgpool": lambda c: c.numel_in(),
+    "adaptive_maxpool": lambda c: c.numel_in(),
     "upsample": lambda c: c.numel_out(),
 }
 # patched torch.nn.functional part: the nn.Module forwards call these too (double count)
 PTFLOPS_FUNCTIONAL = {
-    "relu": lambda c: c.numel_in(),        # nn.ReLU -> F.relu
-    "gelu": lambda c: c.numel_in(),        # nn.GELU -> F.gelu
-    "silu": lambda c: c.numel_in(),        # nn.SiLU -> F.silu
-    "maxpool": lambda c: c.numel_in(), "avgpool": lambda c: c.numel_in(),
-    "adaptive_avgpool": lambda c: c.numel_in(), "adaptive_maxpool": lambda c: c.numel_in(),
-    "softmax": lambda c: c.numel_in(),     # nn.Softmax -> F.softmax
-    "upsample": lambda c: c.numel_out(),   # nn.Upsample -> F.interpolate: numel(in) * scale^dims
+    "relu": lambda c: c.numel_in(),  # nn.ReLU -> F.relu
+    "gelu": lambda c: c.numel_in(),  # nn.GELU -> F.gelu
+    "silu": lambda c: c.numel_in(),  # nn.SiLU -> F.silu
+    "maxpool": lambda c: c.numel_in(),
+    "avgpool": lambda c: c.numel_in(),
+    "adaptive_avgpool": lambda c: c.numel_in(),
+    "adaptive_maxpool": lambda c: c.numel_in(),
+    "softmax": lambda c: c.numel_in(),  # nn.Softmax -> F.softmax
+    "upsample": lambda c: c.numel_out(),  # nn.Upsample -> F.interpolate: numel(in) * scale^dims
     # relu6: nn.ReLU6 calls F.hardtanh (not patched); add/cat/mul: `+`, `+=`, `*`, torch.cat not patched
 }
 
@@ -288,7 +345,7 @@ def ptflops_pytorch(c: Call) -> int:
     f_mod = PTFLOPS_MODULE.get(c.kind) if c.source == "module" else None
     f_fun = PTFLOPS_FUNCTIONAL.get(c.kind)
     if c.source == "functional" and c.kind == "adaptive_avgpool":
-        return c.numel_in()               # F.adaptive_avg_pool2d called directly (MobileNetV2)
+        return c.numel_in()  # F.adaptive_avg_pool2d called directly (MobileNetV2)
     if c.source == "functional":
         return 0
     return (f_mod(c) if f_mod else 0) + (f_fun(c) if f_fun else 0)
@@ -331,13 +388,18 @@ def _ts_ln_flops(c: Call) -> int:
 
 
 TORCHSCAN_FLOPS = {
-    "conv": _ts_conv_flops, "convtranspose": _ts_conv_flops,
-    "linear": lambda c: linear_rows(c) * c.attrs["out_features"] * (2 * c.attrs["in_features"] - 1)
-    + (linear_rows(c) * c.attrs["out_features"] if c.bias() else 0),
+    "conv": _ts_conv_flops,
+    "convtranspose": _ts_conv_flops,
+    "linear": lambda c: (
+        linear_rows(c) * c.attrs["out_features"] * (2 * c.attrs["in_features"] - 1)
+        + (linear_rows(c) * c.attrs["out_features"] if c.bias() else 0)
+    ),
     "batchnorm": _ts_bn_flops,
     "layernorm": _ts_ln_flops,
-    "relu": lambda c: c.numel_in(), "relu6": lambda c: 2 * c.numel_in(), "sigmoid": lambda c: 4 * c.numel_in(),
-    "dropout": lambda c: c.numel_in() if c.attrs["p"] > 0 else 0,   # counted in eval mode too
+    "relu": lambda c: c.numel_in(),
+    "relu6": lambda c: 2 * c.numel_in(),
+    "sigmoid": lambda c: 4 * c.numel_in(),
+    "dropout": lambda c: c.numel_in() if c.attrs["p"] > 0 else 0,  # counted in eval mode too
     "maxpool": lambda c: c.numel_out() * (_int_kernel(c) - 1),
     "avgpool": lambda c: c.numel_out() * (_int_kernel(c) - 1 + len(c.inp) - 2),
     "adaptive_maxpool": lambda c: c.numel_out() * (prod(_ts_adaptive_kernel(c)) - 1),
@@ -390,8 +452,22 @@ def _ts_dmas(c: Call) -> int:
 TORCHSCAN_SUPPORTED = {
     "module_flops": set(TORCHSCAN_FLOPS) | {"flatten", "identity"},
     "macs": set(TORCHSCAN_MACS) | {"relu", "relu6", "sigmoid", "flatten", "identity", "dropout"},
-    "dmas": {"conv", "convtranspose", "linear", "relu", "relu6", "sigmoid", "dropout", "batchnorm", "maxpool",
-             "avgpool", "adaptive_maxpool", "adaptive_avgpool", "flatten", "identity"},
+    "dmas": {
+        "conv",
+        "convtranspose",
+        "linear",
+        "relu",
+        "relu6",
+        "sigmoid",
+        "dropout",
+        "batchnorm",
+        "maxpool",
+        "avgpool",
+        "adaptive_maxpool",
+        "adaptive_avgpool",
+        "flatten",
+        "identity",
+    },
 }
 
 
@@ -411,7 +487,7 @@ def torchscan(metric: str, c: Call) -> int:
 TORCH_FLOP_COUNTER = {
     "conv": lambda c: 2 * conv_macs(c),
     "convtranspose": lambda c: 2 * convt_macs_input_side(c),
-    "linear": lambda c: 2 * linear_macs(c),        # aten.addmm / aten.mm: bias never counted
+    "linear": lambda c: 2 * linear_macs(c),  # aten.addmm / aten.mm: bias never counted
 }
 
 

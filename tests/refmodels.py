@@ -159,8 +159,14 @@ def vgg16_bn() -> nn.Module:
 # --------------------------------------------------------------------------- ResNet
 def conv3x3(in_planes: int, out_planes: int, stride: int = 1, groups: int = 1, dilation: int = 1) -> nn.Conv2d:
     return nn.Conv2d(
-        in_planes, out_planes, kernel_size=3, stride=stride, padding=dilation,
-        groups=groups, bias=False, dilation=dilation,
+        in_planes,
+        out_planes,
+        kernel_size=3,
+        stride=stride,
+        padding=dilation,
+        groups=groups,
+        bias=False,
+        dilation=dilation,
     )
 
 
@@ -315,8 +321,9 @@ class Conv2dNormActivation(nn.Sequential):
         padding = (kernel_size - 1) // 2 * dilation
         bias = norm_layer is None
         layers: list[nn.Module] = [
-            nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding,
-                      dilation=dilation, groups=groups, bias=bias)
+            nn.Conv2d(
+                in_channels, out_channels, kernel_size, stride, padding, dilation=dilation, groups=groups, bias=bias
+            )
         ]
         if norm_layer is not None:
             layers.append(norm_layer(out_channels))
@@ -335,12 +342,15 @@ class InvertedResidual(nn.Module):
         layers: list[nn.Module] = []
         if expand_ratio != 1:
             layers.append(Conv2dNormActivation(inp, hidden_dim, kernel_size=1, activation_layer=nn.ReLU6))
-        layers.extend([
-            Conv2dNormActivation(hidden_dim, hidden_dim, stride=stride, groups=hidden_dim,
-                                 activation_layer=nn.ReLU6),
-            nn.Conv2d(hidden_dim, oup, 1, 1, 0, bias=False),
-            nn.BatchNorm2d(oup),
-        ])
+        layers.extend(
+            [
+                Conv2dNormActivation(
+                    hidden_dim, hidden_dim, stride=stride, groups=hidden_dim, activation_layer=nn.ReLU6
+                ),
+                nn.Conv2d(hidden_dim, oup, 1, 1, 0, bias=False),
+                nn.BatchNorm2d(oup),
+            ]
+        )
         self.conv = nn.Sequential(*layers)
         self.out_channels = oup
         self._is_cn = stride > 1
@@ -354,8 +364,9 @@ class InvertedResidual(nn.Module):
 class MobileNetV2(nn.Module):
     """torchvision.models.mobilenetv2.MobileNetV2 (width 1.0)."""
 
-    def __init__(self, num_classes: int = 1000, width_mult: float = 1.0, round_nearest: int = 8,
-                 dropout: float = 0.2) -> None:
+    def __init__(
+        self, num_classes: int = 1000, width_mult: float = 1.0, round_nearest: int = 8, dropout: float = 0.2
+    ) -> None:
         super().__init__()
         input_channel = 32
         last_channel = 1280
@@ -371,17 +382,16 @@ class MobileNetV2(nn.Module):
         ]
         input_channel = _make_divisible(input_channel * width_mult, round_nearest)
         self.last_channel = _make_divisible(last_channel * max(1.0, width_mult), round_nearest)
-        features: list[nn.Module] = [
-            Conv2dNormActivation(3, input_channel, stride=2, activation_layer=nn.ReLU6)
-        ]
+        features: list[nn.Module] = [Conv2dNormActivation(3, input_channel, stride=2, activation_layer=nn.ReLU6)]
         for t, c, n, s in inverted_residual_setting:
             output_channel = _make_divisible(c * width_mult, round_nearest)
             for i in range(n):
                 stride = s if i == 0 else 1
                 features.append(InvertedResidual(input_channel, output_channel, stride, expand_ratio=t))
                 input_channel = output_channel
-        features.append(Conv2dNormActivation(input_channel, self.last_channel, kernel_size=1,
-                                             activation_layer=nn.ReLU6))
+        features.append(
+            Conv2dNormActivation(input_channel, self.last_channel, kernel_size=1, activation_layer=nn.ReLU6)
+        )
         self.features = nn.Sequential(*features)
         self.classifier = nn.Sequential(
             nn.Dropout(p=dropout),
@@ -416,10 +426,10 @@ class TConvNet(nn.Module):
         self.fuse = nn.Conv2d(16, 3, kernel_size=3, padding=1)
 
     def forward(self, x: Tensor) -> Tensor:
-        y = self.relu(self.bn1(self.conv1(x)))   # 16x32x32
-        y = self.up(y)                           # 8x64x64
+        y = self.relu(self.bn1(self.conv1(x)))  # 16x32x32
+        y = self.up(y)  # 8x64x64
         y = torch.cat([y, self.skip(x)], dim=1)  # 16x64x64
-        return self.fuse(y) + x                  # 3x64x64
+        return self.fuse(y) + x  # 3x64x64
 
 
 def tconv_net() -> nn.Module:
@@ -432,18 +442,18 @@ class ProbeNet(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.gconv = nn.Conv2d(8, 16, kernel_size=3, padding=1, groups=4)       # grouped, bias
+        self.gconv = nn.Conv2d(8, 16, kernel_size=3, padding=1, groups=4)  # grouped, bias
         self.gn = nn.GroupNorm(4, 16)
         self.silu = nn.SiLU()
-        self.avgpool = nn.AvgPool2d(kernel_size=2, stride=2)                   # 16x16x16
-        self.up_nearest = nn.Upsample(scale_factor=2, mode="nearest")          # 16x32x32
+        self.avgpool = nn.AvgPool2d(kernel_size=2, stride=2)  # 16x16x16
+        self.up_nearest = nn.Upsample(scale_factor=2, mode="nearest")  # 16x32x32
         self.hswish = nn.Hardswish()
         self.gate_conv = nn.Conv2d(16, 16, kernel_size=1)
         self.sigmoid = nn.Sigmoid()
-        self.maxpool = nn.MaxPool2d(kernel_size=2, stride=2)                   # 16x16x16
+        self.maxpool = nn.MaxPool2d(kernel_size=2, stride=2)  # 16x16x16
         self.up_bilinear = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)  # 16x32x32
-        self.amaxpool = nn.AdaptiveMaxPool2d((8, 8))                           # 16x8x8
-        self.flatten = nn.Flatten()                                            # 1024
+        self.amaxpool = nn.AdaptiveMaxPool2d((8, 8))  # 16x8x8
+        self.flatten = nn.Flatten()  # 1024
         self.ln = nn.LayerNorm(1024)
         self.fc1 = nn.Linear(1024, 64, bias=False)
         self.gelu = nn.GELU()
@@ -454,7 +464,7 @@ class ProbeNet(nn.Module):
         x = self.silu(self.gn(self.gconv(x)))
         x = self.avgpool(x)
         x = self.hswish(self.up_nearest(x))
-        x = x * self.sigmoid(self.gate_conv(x))   # element-wise gate (SE-like mul)
+        x = x * self.sigmoid(self.gate_conv(x))  # element-wise gate (SE-like mul)
         x = self.amaxpool(self.up_bilinear(self.maxpool(x)))
         x = self.ln(self.flatten(x))
         x = self.fc2(self.gelu(self.fc1(x)))

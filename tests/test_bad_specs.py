@@ -6,7 +6,7 @@ Cases live in tests/bad_specs/<category>/*.yaml, each headed by
 make_corpus.py). Cases that cannot be committed as text (binary, huge, a
 missing path, a directory) are generated here in tmp_path.
 
-Every case runs through the CLI entry point (``cnnsize.cli.main``, what
+Every case runs through the CLI entry point (``cnnsize.commands.cli.main``, what
 ``python -m cnnsize`` calls) in-process, in text and JSON format; one case
 few also run as a real ``python -m cnnsize`` subprocess (all of them under
 ``-m slow``).
@@ -57,7 +57,7 @@ def expected(path: str) -> list[tuple[str, str]]:
 
 
 def run_inprocess(args: list[str]) -> tuple[int, str, str]:
-    from cnnsize.cli import main
+    from cnnsize.commands.cli import main
 
     out, err = io.StringIO(), io.StringIO()
     old = sys.argv
@@ -127,7 +127,15 @@ def test_bad_spec(case):
 
 # a few cases through a real `python -m cnnsize` process by default (each
 # costs an interpreter start); every case under -m slow
-SAMPLE = [os.path.join(*c.split("/")) for c in ("yaml_syntax/bad_indent.yaml", "keep_going/block_instances_named.yaml", "templates/import_os.yaml", "alias_and_nesting/billion_laughs.yaml")]
+SAMPLE = [
+    os.path.join(*c.split("/"))
+    for c in (
+        "yaml_syntax/bad_indent.yaml",
+        "keep_going/block_instances_named.yaml",
+        "templates/import_os.yaml",
+        "alias_and_nesting/billion_laughs.yaml",
+    )
+]
 
 
 def _subprocess_all(cases: list[str]) -> None:
@@ -176,7 +184,9 @@ def gen_random_binary(tmp):
 
 def gen_nul_bytes(tmp):
     # NUL is valid UTF-8 but not allowed in YAML: line 2, column 7
-    return _bin(tmp, "nul.yaml", b"cnnsize: 1\nname: a\x00b\ninput: [3]\nlayers: [{type: relu}]\n"), [("yaml-syntax", "2:8")]
+    return _bin(tmp, "nul.yaml", b"cnnsize: 1\nname: a\x00b\ninput: [3]\nlayers: [{type: relu}]\n"), [
+        ("yaml-syntax", "2:8")
+    ]
 
 
 def gen_empty(tmp):
@@ -199,7 +209,7 @@ def gen_missing(tmp):
 
 def gen_huge_file(tmp):
     # 4 MiB + 1 byte: refused before parsing
-    from cnnsize.yamlload import MAX_BYTES
+    from cnnsize.engine.yamlload import MAX_BYTES
 
     body = GOOD + b"#" + b"x" * (MAX_BYTES - len(GOOD)) + b"\n"
     return _bin(tmp, "huge.yaml", body), [("limit-file-size", "1:1")]
@@ -215,7 +225,18 @@ def gen_many_layers(tmp):
 gen_many_layers.env = {"CNNSIZE_MAX_LAYERS": "1000"}  # type: ignore[attr-defined]
 
 
-GENERATED = [gen_latin1, gen_utf16, gen_random_binary, gen_nul_bytes, gen_empty, gen_whitespace, gen_directory, gen_missing, gen_huge_file, gen_many_layers]
+GENERATED = [
+    gen_latin1,
+    gen_utf16,
+    gen_random_binary,
+    gen_nul_bytes,
+    gen_empty,
+    gen_whitespace,
+    gen_directory,
+    gen_missing,
+    gen_huge_file,
+    gen_many_layers,
+]
 
 
 @pytest.mark.parametrize("gen", GENERATED, ids=lambda g: g.__name__[4:])

@@ -11,7 +11,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run(script, *args, timeout=300):
-    p = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", script), *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    p = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "benchmarks", script), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     assert p.returncode == 0, p.stdout + p.stderr
     return p.stdout
 
@@ -71,5 +77,12 @@ def test_bench_instructions_quick():
 def test_bench_instructions_without_valgrind(monkeypatch):
     # the script must not fail where valgrind is missing (CI): it says so
     env = dict(os.environ, PATH="/nonexistent")
-    p = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "bench_instructions.py"), "--quick"], cwd=ROOT, capture_output=True, text=True, env=env, timeout=60)
+    p = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "benchmarks", "bench_instructions.py"), "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert p.returncode == 0 and "valgrind is not installed" in p.stdout

@@ -26,9 +26,15 @@ def run_example(cmdline):
         argv = argv[:-1]
     assert argv[0] == "cnnsize", cmdline
     # the page shows what a pipe gets: no forced colours or terminal width
-    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE", "COLUMNS", "LINES", "CLICOLOR_FORCE")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("FORCE_COLOR", "TTY_COMPATIBLE", "COLUMNS", "LINES", "CLICOLOR_FORCE")
+    }
     err = subprocess.STDOUT if merge else subprocess.PIPE
-    out = subprocess.run([sys.executable, "-m", "cnnsize", *argv[1:]], cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True, env=env)
+    out = subprocess.run(
+        [sys.executable, "-m", "cnnsize", *argv[1:]], cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True, env=env
+    )
     text = out.stdout
     lines = [ln.rstrip() for ln in text.splitlines()]
     while lines and not lines[-1]:

@@ -10,9 +10,9 @@ import sys
 import pytest
 from specs_inline import LENET1989, VGG16, VGG16_MACS, VGG16_PARAMS
 
-from cnnsize.analysis import analyze
-from cnnsize.compare import METRICS, to_dict
-from cnnsize.spec import loads_spec
+from cnnsize.engine.analysis import analyze
+from cnnsize.engine.spec import loads_spec
+from cnnsize.views.compare import METRICS, to_dict
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -89,7 +89,10 @@ def test_cli_invalid_spec_exits_3(tmp_path):
     assert f"{bad}:" in out.stderr and "Traceback" not in out.stderr
 
 
-@pytest.mark.skipif(not os.path.exists(os.path.join(ROOT, "specs", "lenet1989.yaml")), reason="specs/lenet1989.yaml not in this checkout")
+@pytest.mark.skipif(
+    not os.path.exists(os.path.join(ROOT, "specs", "lenet1989.yaml")),
+    reason="specs/lenet1989.yaml not in this checkout",
+)
 def test_zoo_lenet1989_matches_the_paper():
     out = run("compare", "specs/lenet1989.yaml", "--format", "json")
     (m,) = json.loads(out.stdout)["models"]

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from cnnsize.analysis import Analysis, analyze
-from cnnsize.conventions import CONVENTIONS
-from cnnsize.spec import load_spec, loads_spec
+from cnnsize.engine.analysis import Analysis, analyze
+from cnnsize.engine.conventions import CONVENTIONS
+from cnnsize.engine.spec import load_spec, loads_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = [ROOT / "tests" / "fixtures" / "peers", ROOT / "tests" / "fixtures" / "peers_extra"]
@@ -45,12 +45,23 @@ PEERS = {
     "ptflops-aten": ("ptflops_aten", [("macs", "macs")]),
     "torchinfo": (
         "torchinfo",
-        [("macs", "total_mult_adds"), ("activation_bytes", "total_output_bytes"), ("param_bytes", "total_param_bytes"), ("input_bytes", "total_input")],
+        [
+            ("macs", "total_mult_adds"),
+            ("activation_bytes", "total_output_bytes"),
+            ("param_bytes", "total_param_bytes"),
+            ("input_bytes", "total_input"),
+        ],
     ),
     "torch": ("torch_flop_counter", [("flops", "total_flops")]),
     "torchscan": (
         "torchscan",
-        [("macs", "macs"), ("flops", "module_flops"), ("param_bytes", "parameter_bytes"), ("buffers", "buffer_elements"), ("buffer_bytes", "buffer_bytes")],
+        [
+            ("macs", "macs"),
+            ("flops", "module_flops"),
+            ("param_bytes", "parameter_bytes"),
+            ("buffers", "buffer_elements"),
+            ("buffer_bytes", "buffer_bytes"),
+        ],
     ),
 }
 
@@ -102,7 +113,10 @@ def test_cli_resnet50_prints_what_the_peer_prints(preset: str) -> None:
     key, fields = PEERS[preset]
     out = subprocess.run(
         [sys.executable, "-m", "cnnsize", "report", "specs/resnet50.yaml", "--convention", preset, "--format", "json"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     totals = json.loads(out.stdout)["totals"]
     head = fixture("resnet50")["peers"][key]["headline"]
@@ -110,7 +124,20 @@ def test_cli_resnet50_prints_what_the_peer_prints(preset: str) -> None:
 
 
 def test_every_preset_is_selectable() -> None:
-    assert set(CONVENTIONS) == {"cnnsize", "torchvision", "torch", "fvcore", "thop", "ultralytics-thop", "ptflops", "ptflops-aten", "torchinfo", "torchscan", "convnet-burden", "netscope"}
+    assert set(CONVENTIONS) == {
+        "cnnsize",
+        "torchvision",
+        "torch",
+        "fvcore",
+        "thop",
+        "ultralytics-thop",
+        "ptflops",
+        "ptflops-aten",
+        "torchinfo",
+        "torchscan",
+        "convnet-burden",
+        "netscope",
+    }
 
 
 # --- torchvision: params and "GFLOPS" (= conv + fc MACs) -------------------------
@@ -436,7 +463,9 @@ def _per_layer(preset: str, peer: dict) -> dict[str, tuple[str, int]]:
 
 
 ROW_MODELS = ("resnet18", "resnet50", "tconv_net", "probe_net")  # specs named like the torch modules
-ROW_CASES = [(m, p) for m in ROW_MODELS for p in ("fvcore", "thop", "ultralytics-thop", "ptflops", "torchinfo", "torchscan")]
+ROW_CASES = [
+    (m, p) for m in ROW_MODELS for p in ("fvcore", "thop", "ultralytics-thop", "ptflops", "torchinfo", "torchscan")
+]
 
 
 @pytest.mark.parametrize(("model", "preset"), ROW_CASES, ids=[f"{m}-{p}" for m, p in ROW_CASES])
@@ -445,7 +474,11 @@ def test_preset_rows_equal_peer_rows(model: str, preset: str) -> None:
     a = run(SPECS[model], preset)
     compared = 0
     for r in a.layers:
-        if r.name not in rows or r.kind not in ("conv", "dwconv", "deconv", "fc", "batchnorm") or any(k.startswith("act.") for k in r.counts):
+        if (
+            r.name not in rows
+            or r.kind not in ("conv", "dwconv", "deconv", "fc", "batchnorm")
+            or any(k.startswith("act.") for k in r.counts)
+        ):
             continue
         field, want = rows[r.name]
         assert (r.name, getattr(r, field)) == (r.name, want)
@@ -458,7 +491,7 @@ def test_native_shortcut_equals_the_tables(monkeypatch: pytest.MonkeyPatch) -> N
     they are (conventions.is_native); evaluating the preset's tables term by
     term must give the same figures, on the zoo and on every golden case
     (which between them cover all layer kinds)."""
-    import cnnsize.conventions as conv_mod
+    import cnnsize.engine.conventions as conv_mod
 
     assert conv_mod.is_native(CONVENTIONS["cnnsize"])
     assert [n for n, c in CONVENTIONS.items() if conv_mod.is_native(c)] == ["cnnsize"]
@@ -470,5 +503,7 @@ def test_native_shortcut_equals_the_tables(monkeypatch: pytest.MonkeyPatch) -> N
         with monkeypatch.context() as m:
             m.setattr(conv_mod, "is_native", lambda c: False)
             slow = analyze(spec)
-        assert [(r.name, r.macs, r.flops) for r in fast.layers] == [(r.name, r.macs, r.flops) for r in slow.layers], path.name
+        assert [(r.name, r.macs, r.flops) for r in fast.layers] == [(r.name, r.macs, r.flops) for r in slow.layers], (
+            path.name
+        )
         assert fast.totals == slow.totals, path.name

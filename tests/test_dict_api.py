@@ -14,9 +14,9 @@ import pytest
 import yaml
 
 import cnnsize
-from cnnsize.analysis import Analysis
-from cnnsize.errors import SpecError
-from cnnsize.spec import _Builder
+from cnnsize.engine.analysis import Analysis
+from cnnsize.engine.errors import SpecError
+from cnnsize.engine.spec import _Builder
 
 ROOT = Path(__file__).resolve().parents[1]
 GOOD = sorted((ROOT / "specs").glob("*.yaml")) + sorted((ROOT / "tests" / "cases").glob("*/spec.yaml"))
@@ -33,7 +33,26 @@ def outcome(doc: Any) -> Any:
 
 
 def rows(a: Analysis) -> Any:
-    cols = ("name", "kind", "type", "inputs", "output_shape", "units", "weights", "biases", "buffers", "connections", "macs", "flops", "ops", "activation_bytes", "param_bytes", "rf", "block", "counts")
+    cols = (
+        "name",
+        "kind",
+        "type",
+        "inputs",
+        "output_shape",
+        "units",
+        "weights",
+        "biases",
+        "buffers",
+        "connections",
+        "macs",
+        "flops",
+        "ops",
+        "activation_bytes",
+        "param_bytes",
+        "rf",
+        "block",
+        "counts",
+    )
     return [tuple(getattr(r, c) for c in cols) for r in a.layers], a.totals, a.outputs
 
 
@@ -101,9 +120,14 @@ EDGE_CASES = {
     "name with space": _spec({**CONV, "name": "a b"}),
     "non-str key": _spec({**CONV, 7: 1}),
     "defaults": _spec(dict(CONV), {"type": "fc", "units": 3}, defaults={"bias": False}),
-    "merge": _spec({**CONV, "name": "a", "padding": 1}, {**CONV, "name": "b", "padding": 1}, {"type": "add", "inputs": ["a", "b"]}),
+    "merge": _spec(
+        {**CONV, "name": "a", "padding": 1}, {**CONV, "name": "b", "padding": 1}, {"type": "add", "inputs": ["a", "b"]}
+    ),
     "entry not a dict": _spec(dict(CONV), "relu"),
-    "block": {**_spec({"block": "b", "w": 2}, {"type": "fc", "units": 2}), "blocks": {"b": {"args": {"w": None}, "layers": [{"type": "conv", "filters": "${w}", "kernel": 1}]}}},
+    "block": {
+        **_spec({"block": "b", "w": 2}, {"type": "fc", "units": 2}),
+        "blocks": {"b": {"args": {"w": None}, "layers": [{"type": "conv", "filters": "${w}", "kernel": 1}]}},
+    },
 }
 
 
@@ -133,7 +157,9 @@ def test_plain_layers_take_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_callers_dicts_are_not_kept_or_changed() -> None:
-    doc = _spec({**CONV, "name": "a", "kernel": [3, 3], "padding": [[1, 1], [0, 0]]}, {**CONV, "name": "b", "inputs": ["a"]})
+    doc = _spec(
+        {**CONV, "name": "a", "kernel": [3, 3], "padding": [[1, 1], [0, 0]]}, {**CONV, "name": "b", "inputs": ["a"]}
+    )
     before = repr(doc)
     a = cnnsize.analyze_dict(doc)
     assert repr(doc) == before

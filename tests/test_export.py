@@ -15,10 +15,10 @@ from html.parser import HTMLParser
 import pytest
 from specs_inline import LENET1989, VGG16, VGG16_PARAMS
 
-from cnnsize.analysis import analyze
-from cnnsize.render_csv import TOTAL_FIELDS
-from cnnsize.render_util import LAYER_COLUMNS
-from cnnsize.spec import loads_spec
+from cnnsize.engine.analysis import analyze
+from cnnsize.engine.spec import loads_spec
+from cnnsize.render.csv import TOTAL_FIELDS
+from cnnsize.render.util import LAYER_COLUMNS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -59,8 +59,8 @@ def report(path, fmt, *extra):
     the CLI itself is exercised by the -o and compare tests below)."""
     import importlib
 
-    from cnnsize.cmd_report import FORMATS
-    from cnnsize.spec import load_spec
+    from cnnsize.commands.report import FORMATS
+    from cnnsize.engine.spec import load_spec
 
     if path not in _CACHE:
         _CACHE[path] = analyze(load_spec(path))
@@ -171,7 +171,11 @@ def test_html_exact_values_in_tooltips(specs):
 
 def check_latex(text, ncols):
     lines = [ln.strip() for ln in text.splitlines()]
-    top, mids, bottom = lines.index(r"\toprule"), [i for i, ln in enumerate(lines) if ln == r"\midrule"], lines.index(r"\bottomrule")
+    top, mids, bottom = (
+        lines.index(r"\toprule"),
+        [i for i, ln in enumerate(lines) if ln == r"\midrule"],
+        lines.index(r"\bottomrule"),
+    )
     assert top < mids[0] < bottom
     spec = re.search(r"\\begin\{tabular\}\{([lcr]+)\}", text).group(1)
     assert len(spec) == ncols
@@ -243,12 +247,22 @@ def test_output_file_equals_stdout(specs, tmp_path, fmt):
 
 def test_compare_html_and_csv(specs, tmp_path):
     dest = tmp_path / "cmp.html"
-    assert run("compare", specs["lenet1989"], specs["vgg16"], specs["branchy"], "--format", "html", "-o", str(dest)).returncode == 0
+    assert (
+        run(
+            "compare", specs["lenet1989"], specs["vgg16"], specs["branchy"], "--format", "html", "-o", str(dest)
+        ).returncode
+        == 0
+    )
     text = dest.read_text()
     assert_offline(text)
     p = parse_html(text)
     assert [t for t, _a in p.tags].count("svg") == 1
-    rows = {r["metric"]: r for r in csv.DictReader(io.StringIO(run("compare", specs["lenet1989"], specs["vgg16"], "--format", "csv").stdout))}
+    rows = {
+        r["metric"]: r
+        for r in csv.DictReader(
+            io.StringIO(run("compare", specs["lenet1989"], specs["vgg16"], "--format", "csv").stdout)
+        )
+    }
     assert rows["params"]["LeNet-1989"] == "9760" and rows["params"]["VGG-16"] == str(VGG16_PARAMS)
     assert float(rows["params"]["VGG-16 / first"]) == VGG16_PARAMS / 9760
 
@@ -256,7 +270,7 @@ def test_compare_html_and_csv(specs, tmp_path):
 def test_renderers_compute_nothing():
     """The exports show exactly the analysis' numbers: rendering from an
     Analysis whose totals are altered shows the altered totals."""
-    from cnnsize import render_csv
+    from cnnsize.render import csv as render_csv
 
     a = analyze(loads_spec(BRANCHY))
     a.totals["params"] = 123_456_789
@@ -266,7 +280,14 @@ def test_renderers_compute_nothing():
 
 # -- headless Chromium -------------------------------------------------------
 
-CHROMIUM = next((p for p in ("/usr/bin/chromium", "/usr/bin/chromium-browser", shutil.which("chromium") or "") if p and os.path.exists(p)), None)
+CHROMIUM = next(
+    (
+        p
+        for p in ("/usr/bin/chromium", "/usr/bin/chromium-browser", shutil.which("chromium") or "")
+        if p and os.path.exists(p)
+    ),
+    None,
+)
 
 
 def png_size(data):
@@ -317,7 +338,7 @@ def test_html_renders_in_headless_chromium(specs, tmp_path):
 def test_latex_compiles(specs, tmp_path):
     # every character LaTeX treats specially, in the model name (the caption)
     hard = BRANCHY.replace("name: Tiny_Res & <Co>", "name: 'Tiny_Res & <Co> 50% #1 $x$ ~a^b {c} \\end'")
-    from cnnsize.spec import load_spec
+    from cnnsize.engine.spec import load_spec
 
     (tmp_path / "hard.yaml").write_text(hard)
     assert load_spec(str(tmp_path / "hard.yaml")).name == "Tiny_Res & <Co> 50% #1 $x$ ~a^b {c} \\end"
@@ -327,6 +348,12 @@ def test_latex_compiles(specs, tmp_path):
     (tmp_path / "doc.tex").write_text(
         "\\documentclass{article}\n\\usepackage[margin=1cm,landscape]{geometry}\n\\usepackage{booktabs}\n\\begin{document}\n\\input{r1}\n\\input{r2}\n\\input{c1}\n\\end{document}\n"
     )
-    out = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stdout[-2000:]
     assert (tmp_path / "doc.pdf").stat().st_size > 1000

@@ -2,7 +2,7 @@
 
 Generated spec-shaped documents, mutations of valid specs (keys dropped,
 values swapped, types changed, names rewired) and raw text mutations go
-through ``cnnsize report`` (click's CliRunner on cnnsize.cli.cli). The only
+through ``cnnsize report`` (click's CliRunner on cnnsize.commands.cli.cli). The only
 outcomes allowed: exit 0 with a JSON report, or exit 3 with a JSON list of
 diagnostics. No exception may escape, and each case has a deadline.
 
@@ -24,8 +24,8 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cnnsize.cli import cli
-from cnnsize.rules import COMMON_KEYS, KINDS, RULES
+from cnnsize.commands.cli import cli
+from cnnsize.engine.rules import COMMON_KEYS, KINDS, RULES
 
 LAYER_KEYS = sorted(set(COMMON_KEYS).union(*(r.keys for r in RULES.values())))
 KIND_NAMES = sorted(KINDS)
@@ -40,23 +40,66 @@ RUNNER = CliRunner()
 # deconv kernel near 10^9 is accepted and then loops per tap: a known issue
 # in the rules, reported, kept out of the fuzz so that it cannot hang.)
 small_int = st.integers(min_value=-3, max_value=64)
-any_int = st.one_of(small_int, st.integers(min_value=-(10**4), max_value=1024), st.sampled_from([0, 1, 2**31, 10**9 + 1, 10**12, -(10**12)]))
+any_int = st.one_of(
+    small_int,
+    st.integers(min_value=-(10**4), max_value=1024),
+    st.sampled_from([0, 1, 2**31, 10**9 + 1, 10**12, -(10**12)]),
+)
 expr = st.sampled_from(
     [
-        "${1 + 1}", "${f}", "${f / 2}", "${f // 2}", "${i}", "${n}", "${2 ** 70}", "${10 ** 10 ** 10}", "${'a' * 3}", "${[3] * 3}",
-        "${__import__('os')}", "${f.x}", "${(lambda: 1)()}", "${1 / 0}", "${min(f, 3)}", "${int(f * 1.5)}", "${", "${}", "${f < 'a'}",
-        "${true}", "${[3, 3]}", "${make_divisible(f, 8)}", "${round(5, -10**9)}", "${1e308 * 10}", "x${i}", "${'c' + 'd'}",
+        "${1 + 1}",
+        "${f}",
+        "${f / 2}",
+        "${f // 2}",
+        "${i}",
+        "${n}",
+        "${2 ** 70}",
+        "${10 ** 10 ** 10}",
+        "${'a' * 3}",
+        "${[3] * 3}",
+        "${__import__('os')}",
+        "${f.x}",
+        "${(lambda: 1)()}",
+        "${1 / 0}",
+        "${min(f, 3)}",
+        "${int(f * 1.5)}",
+        "${",
+        "${}",
+        "${f < 'a'}",
+        "${true}",
+        "${[3, 3]}",
+        "${make_divisible(f, 8)}",
+        "${round(5, -10**9)}",
+        "${1e308 * 10}",
+        "x${i}",
+        "${'c' + 'd'}",
     ]
 )
-scalar = st.one_of(any_int, st.floats(allow_nan=True, allow_infinity=True), st.booleans(), st.none(), st.text(max_size=12), expr, st.sampled_from(NAMES + KIND_NAMES[:10] + ["same", "valid", "untied", "relu"]))
-value = st.recursive(scalar, lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.sampled_from(LAYER_KEYS + NAMES), inner, max_size=4)), max_leaves=6)
+scalar = st.one_of(
+    any_int,
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+    st.none(),
+    st.text(max_size=12),
+    expr,
+    st.sampled_from(NAMES + KIND_NAMES[:10] + ["same", "valid", "untied", "relu"]),
+)
+value = st.recursive(
+    scalar,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.sampled_from(LAYER_KEYS + NAMES), inner, max_size=4)
+    ),
+    max_leaves=6,
+)
 
 
 @st.composite
 def layer(draw: Any) -> dict[str, Any]:
     d: dict[str, Any] = {}
     if draw(st.integers(0, 9)):
-        d["type"] = draw(st.one_of(st.sampled_from(KIND_NAMES), st.sampled_from(["convv", "Conv", "", "blockx"]), scalar))
+        d["type"] = draw(
+            st.one_of(st.sampled_from(KIND_NAMES), st.sampled_from(["convv", "Conv", "", "blockx"]), scalar)
+        )
     else:
         d["block"] = draw(st.sampled_from(["b", "r", "nope"]))
     keys = RULES[KINDS[d["type"]]].keys if isinstance(d.get("type"), str) and d["type"] in KINDS else {}
@@ -78,14 +121,19 @@ def spec_doc(draw: Any) -> Any:
     doc: dict[str, Any] = {
         "cnnsize": draw(st.one_of(st.just(1), scalar)),
         "name": draw(st.one_of(st.just("fuzz"), scalar)),
-        "input": draw(st.one_of(st.lists(st.integers(1, 40), min_size=1, max_size=4), st.lists(scalar, max_size=4), scalar)),
+        "input": draw(
+            st.one_of(st.lists(st.integers(1, 40), min_size=1, max_size=4), st.lists(scalar, max_size=4), scalar)
+        ),
         "layers": draw(st.lists(layer(), min_size=0, max_size=6)),
     }
     if draw(st.booleans()):
         doc["vars"] = {"f": draw(st.one_of(st.integers(1, 64), scalar))}
     if draw(st.booleans()):
         doc["blocks"] = {
-            "b": {"args": draw(st.one_of(st.just({"f": None}), st.just({}), value)), "layers": draw(st.lists(layer(), min_size=0, max_size=4))},
+            "b": {
+                "args": draw(st.one_of(st.just({"f": None}), st.just({}), value)),
+                "layers": draw(st.lists(layer(), min_size=0, max_size=4)),
+            },
             "r": {"layers": [{"block": draw(st.sampled_from(["r", "b"]))}]},
         }
     if draw(st.booleans()):
@@ -93,7 +141,13 @@ def spec_doc(draw: Any) -> Any:
     if draw(st.integers(0, 3)) == 0:
         doc["outputs"] = draw(st.one_of(st.lists(st.sampled_from(NAMES), max_size=3), scalar))
     if draw(st.integers(0, 3)) == 0:
-        doc["budgets"] = draw(st.dictionaries(st.sampled_from(["max_params", "max_macs", "max_foo"]), st.one_of(scalar, st.sampled_from(["5M", "1.5G", "x"])), max_size=2))
+        doc["budgets"] = draw(
+            st.dictionaries(
+                st.sampled_from(["max_params", "max_macs", "max_foo"]),
+                st.one_of(scalar, st.sampled_from(["5M", "1.5G", "x"])),
+                max_size=2,
+            )
+        )
     for k in draw(st.lists(st.sampled_from(TOP_KEYS), max_size=2, unique=True)):
         doc.pop(k, None)
     return doc
@@ -101,7 +155,9 @@ def spec_doc(draw: Any) -> Any:
 
 VALID = [
     {
-        "cnnsize": 1, "name": "lenet", "input": [1, 32, 32],
+        "cnnsize": 1,
+        "name": "lenet",
+        "input": [1, 32, 32],
         "layers": [
             {"name": "C1", "type": "conv", "filters": 6, "kernel": 5, "activation": "tanh"},
             {"name": "S2", "type": "avgpool", "kernel": 2},
@@ -113,7 +169,10 @@ VALID = [
         ],
     },
     {
-        "cnnsize": 1, "name": "resnet-ish", "input": [3, 64, 64], "vars": {"w": 16},
+        "cnnsize": 1,
+        "name": "resnet-ish",
+        "input": [3, 64, 64],
+        "vars": {"w": 16},
         "defaults": {"bias": False},
         "blocks": {
             "basic": {
@@ -123,8 +182,21 @@ VALID = [
                     {"name": "b1", "type": "bn", "activation": "relu"},
                     {"name": "c2", "type": "conv", "filters": "${f}", "kernel": 3, "padding": 1},
                     {"name": "b2", "type": "bn"},
-                    {"name": "proj", "type": "conv", "inputs": ["input"], "filters": "${f}", "kernel": 1, "stride": "${stride}", "when": "${down}"},
-                    {"name": "sum", "type": "add", "inputs": ["b2", "${'proj' if down else 'input'}"], "activation": "relu"},
+                    {
+                        "name": "proj",
+                        "type": "conv",
+                        "inputs": ["input"],
+                        "filters": "${f}",
+                        "kernel": 1,
+                        "stride": "${stride}",
+                        "when": "${down}",
+                    },
+                    {
+                        "name": "sum",
+                        "type": "add",
+                        "inputs": ["b2", "${'proj' if down else 'input'}"],
+                        "activation": "relu",
+                    },
                 ],
             }
         },
@@ -132,13 +204,22 @@ VALID = [
             {"name": "stem", "type": "conv", "filters": "${w}", "kernel": 7, "stride": 2, "padding": 3},
             {"name": "pool", "type": "maxpool", "kernel": 3, "stride": 2, "padding": 1},
             {"name": "layer1", "block": "basic", "repeat": 2, "f": "${w}"},
-            {"name": "layer2", "block": "basic", "repeat": 2, "f": "${w * 2}", "stride": "${2 if i == 0 else 1}", "down": "${i == 0}"},
+            {
+                "name": "layer2",
+                "block": "basic",
+                "repeat": 2,
+                "f": "${w * 2}",
+                "stride": "${2 if i == 0 else 1}",
+                "down": "${i == 0}",
+            },
             {"name": "gap", "type": "globalavgpool"},
             {"name": "fc", "type": "fc", "units": 10},
         ],
     },
     {
-        "cnnsize": 1, "name": "inception-ish", "input": [3, 28, 28],
+        "cnnsize": 1,
+        "name": "inception-ish",
+        "input": [3, 28, 28],
         "layers": [
             {"name": "a", "type": "conv", "filters": 8, "kernel": 1},
             {"name": "b", "type": "conv", "filters": 8, "kernel": 3, "padding": 1, "inputs": ["input"]},
@@ -220,7 +301,33 @@ def text_mutated(draw: Any) -> str:
         i = draw(st.integers(0, len(text)))
         op = draw(st.sampled_from(["insert", "delete", "truncate"]))
         if op == "insert":
-            text = text[:i] + draw(st.sampled_from(["\t", ":", "[", "]", "{", "}", "&a ", "*a", "- ", "#", "'", '"', "\n  ", "!!python/object ", "${", "\x00", "é"])) + text[i:]
+            text = (
+                text[:i]
+                + draw(
+                    st.sampled_from(
+                        [
+                            "\t",
+                            ":",
+                            "[",
+                            "]",
+                            "{",
+                            "}",
+                            "&a ",
+                            "*a",
+                            "- ",
+                            "#",
+                            "'",
+                            '"',
+                            "\n  ",
+                            "!!python/object ",
+                            "${",
+                            "\x00",
+                            "é",
+                        ]
+                    )
+                )
+                + text[i:]
+            )
         elif op == "delete":
             text = text[:i] + text[i + draw(st.integers(1, 8)) :]
         else:
@@ -253,7 +360,11 @@ def dump(doc: Any) -> str:
     return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
 
 
-SETTINGS = {"deadline": DEADLINE, "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large], "derandomize": False}
+SETTINGS = {
+    "deadline": DEADLINE,
+    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
+    "derandomize": False,
+}
 
 
 @settings(max_examples=100, **SETTINGS)

@@ -2,10 +2,10 @@
 
 import random
 
-from cnnsize.analysis import analyze
-from cnnsize.errors import SpecError
-from cnnsize.geometry import AxisRF, Window, rf_transposed, transposed_taps
-from cnnsize.spec import parse
+from cnnsize.engine.analysis import analyze
+from cnnsize.engine.errors import SpecError
+from cnnsize.engine.geometry import AxisRF, Window, rf_transposed, transposed_taps
+from cnnsize.engine.spec import parse
 
 
 def brute_taps(n, o, k, s, d, pb):
@@ -34,14 +34,23 @@ def test_transposed_closed_forms_match_enumeration():
 
 def test_huge_transposed_kernel_is_cheap():
     # a 10^8-tap kernel on a 2-element input: connections = 2 * 10^8 pairs, all landing
-    a = analyze(parse({"cnnsize": 1, "name": "t", "input": [1, 2], "layers": [{"type": "deconv", "filters": 1, "kernel": 10**8}]}))
+    a = analyze(
+        parse(
+            {"cnnsize": 1, "name": "t", "input": [1, 2], "layers": [{"type": "deconv", "filters": 1, "kernel": 10**8}]}
+        )
+    )
     layer = a.layers[0]
     assert layer.output_shape == (1, (2 - 1) * 1 + 10**8)
     assert layer.connections == 2 * 10**8 + layer.units  # taps + one bias per output
 
 
 def test_activation_must_be_a_name():
-    doc = {"cnnsize": 1, "name": "t", "input": [3, 8, 8], "layers": [{"type": "conv", "filters": 4, "kernel": 3, "activation": ["relu"]}]}
+    doc = {
+        "cnnsize": 1,
+        "name": "t",
+        "input": [3, 8, 8],
+        "layers": [{"type": "conv", "filters": 4, "kernel": 3, "activation": ["relu"]}],
+    }
     try:
         analyze(parse(doc))
     except SpecError as exc:
@@ -58,12 +67,26 @@ def _rf_of(layers, input_shape):
 def test_field_after_a_whole_input_layer_stays_the_whole_input():
     # layernorm makes every unit see all 8x8 pixels; a 3x3 conv and a global
     # pool after it cannot see more than the 8x8 input (unpadded).
-    rows = _rf_of([{"name": "ln", "type": "layernorm"}, {"name": "c", "type": "conv", "filters": 1, "kernel": 3}, {"name": "g", "type": "globalavgpool"}], [1, 8, 8])
+    rows = _rf_of(
+        [
+            {"name": "ln", "type": "layernorm"},
+            {"name": "c", "type": "conv", "filters": 1, "kernel": 3},
+            {"name": "g", "type": "globalavgpool"},
+        ],
+        [1, 8, 8],
+    )
     assert [a.size for a in rows["c"].rf] == [8, 8]
     assert [a.size for a in rows["g"].rf] == [8, 8]
     assert [a.jump for a in rows["ln"].rf] == [0, 0]
 
 
 def test_upsampled_global_unit_still_sees_only_the_input():
-    rows = _rf_of([{"name": "g", "type": "globalavgpool"}, {"name": "up", "type": "upsample", "scale": 3}, {"name": "f", "type": "flatten"}], [1, 3, 3])
+    rows = _rf_of(
+        [
+            {"name": "g", "type": "globalavgpool"},
+            {"name": "up", "type": "upsample", "scale": 3},
+            {"name": "f", "type": "flatten"},
+        ],
+        [1, 3, 3],
+    )
     assert [a.size for a in rows["f"].rf] == [3, 3]

@@ -22,8 +22,8 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from cnnsize.cli import cli
-from cnnsize.rules import RULES
+from cnnsize.commands.cli import cli
+from cnnsize.engine.rules import RULES
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CASES_DIR = os.path.join("tests", "cases")
@@ -90,7 +90,10 @@ def test_rows_sum_to_totals(name):
         assert sum(lay[key] for lay in report["layers"]) == report["totals"][key], (name, key)
     for lay in report["layers"]:
         assert lay["params"] == lay["weights"] + lay["biases"], (name, lay["name"])
-        assert lay["activation_bytes"] == lay["units"] * report["batch"] * {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1}[report["dtype"]]
+        assert (
+            lay["activation_bytes"]
+            == lay["units"] * report["batch"] * {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1}[report["dtype"]]
+        )
         if report["convention"] == "cnnsize":
             assert sum(lay["flops_by_category"].values()) == lay["flops"], (name, lay["name"])
 
@@ -106,6 +109,11 @@ def test_one_case_through_a_real_process():
     """The in-process runner above and `python -m cnnsize` print the same."""
     name = "merges"
     spec, args = case_command(name)
-    out = subprocess.run([sys.executable, "-m", "cnnsize", "report", spec, "--format", "json", *args], cwd=ROOT, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "cnnsize", "report", spec, "--format", "json", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stderr
     assert strip(json.loads(out.stdout)) == load_expected(name)

@@ -94,7 +94,11 @@ def test_pools():
 
 def test_norms():
     rep, r = load("norms")  # input 6x5x5: 150 units
-    assert (r["bn"]["params"], r["bn"]["buffers"], r["bn"]["flops"]) == (2 * 6, 2 * 6, 2 * 150 + 150)  # scale+shift, relu
+    assert (r["bn"]["params"], r["bn"]["buffers"], r["bn"]["flops"]) == (
+        2 * 6,
+        2 * 6,
+        2 * 150 + 150,
+    )  # scale+shift, relu
     assert (r["bn_plain"]["params"], r["bn_plain"]["flops"]) == (0, 2 * 150)
     assert (r["ln"]["params"], r["ln"]["flops"]) == (2 * 150, 7 * 150)
     assert r["ln"]["connections"] == 150 * 150
@@ -108,8 +112,23 @@ def test_norms():
 
 def test_activations():
     rep, r = load("activations")  # input 4x3x3: 36 units
-    per_element = {"relu_1": 1, "relu6_1": 2, "leakyrelu_1": 2, "elu_1": 3, "sigmoid_1": 4, "tanh_1": 5, "gelu_1": 8, "silu_1": 5, "silu_2": 5,
-                   "hardswish_1": 5, "hardsigmoid_1": 3, "softplus_1": 3, "softmax_1": 3, "logsoftmax_1": 3, "identity_1": 0}
+    per_element = {
+        "relu_1": 1,
+        "relu6_1": 2,
+        "leakyrelu_1": 2,
+        "elu_1": 3,
+        "sigmoid_1": 4,
+        "tanh_1": 5,
+        "gelu_1": 8,
+        "silu_1": 5,
+        "silu_2": 5,
+        "hardswish_1": 5,
+        "hardsigmoid_1": 3,
+        "softplus_1": 3,
+        "softmax_1": 3,
+        "logsoftmax_1": 3,
+        "identity_1": 0,
+    }
     assert set(per_element) == set(r)
     for name, cost in per_element.items():
         assert r[name]["flops"] == 36 * cost, name
@@ -160,8 +179,20 @@ def test_shape_ops():
 def test_blocks():
     rep, r = load("blocks")  # input 4x8x8; width 8; defaults bias false
     assert [lay["name"] for lay in rep["layers"]] == [
-        "stem", "stage.0.c1", "stage.0.b1", "stage.0.c2", "stage.0.b2", "stage.0.proj", "stage.0.sum",
-        "stage.1.c1", "stage.1.b1", "stage.1.c2", "stage.1.b2", "stage.1.sum", "pool", "head",
+        "stem",
+        "stage.0.c1",
+        "stage.0.b1",
+        "stage.0.c2",
+        "stage.0.b2",
+        "stage.0.proj",
+        "stage.0.sum",
+        "stage.1.c1",
+        "stage.1.b1",
+        "stage.1.c2",
+        "stage.1.b2",
+        "stage.1.sum",
+        "pool",
+        "head",
     ]  # proj only where down (i == 0)
     assert r["stem"]["params"] == 4 * 8 * 9 + 8  # bias: true overrides the default
     assert r["stage.0.c1"]["output_shape"] == [16, 4, 4] and r["stage.0.c1"]["params"] == 8 * 16 * 9
@@ -183,7 +214,9 @@ def test_blocks_torch_fp16():
         assert lay["activation_bytes"] == b[name]["units"] * 4 * 2
         assert lay["param_bytes"] == b[name]["params"] * 2
     t = rep["totals"]
-    assert t["training_bytes"] == (256 + 3354) * 4 * 2 + 2 * 8776 * 2 + 8776 * 2 + 4 * (2 * 16) * 2  # saved, params+grads, momentum, 4 bn x (mean, var) buffers
+    assert (
+        t["training_bytes"] == (256 + 3354) * 4 * 2 + 2 * 8776 * 2 + 8776 * 2 + 4 * (2 * 16) * 2
+    )  # saved, params+grads, momentum, 4 bn x (mean, var) buffers
     # peak: stem's output (kept for proj) + c1 + b1, 8x8x8 + 2 x 16x4x4 values, batch 4, 2 bytes
     assert t["peak_activation_bytes"] == (512 + 256 + 256) * 4 * 2
 
@@ -235,4 +268,7 @@ def test_alexnet_reference_torchvision_convention():
         # torchvision counts conv + fc multiply-accumulates only; FLOPs = 2 x MACs
         assert lay["flops"] == 2 * lay["macs"]
         assert lay["macs"] == 0 or lay["type"] in ("conv", "fc")
-    assert rep["totals"]["macs"] == 105_415_200 + 223_948_800 + 149_520_384 + 112_140_288 + 74_760_192 + 37_748_736 + 16_777_216 + 4_096_000
+    assert (
+        rep["totals"]["macs"]
+        == 105_415_200 + 223_948_800 + 149_520_384 + 112_140_288 + 74_760_192 + 37_748_736 + 16_777_216 + 4_096_000
+    )

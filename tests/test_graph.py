@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-from cnnsize import render_graph
-from cnnsize.analysis import analyze, build_graph
-from cnnsize.spec import loads_spec
+from cnnsize.engine.analysis import analyze, build_graph
+from cnnsize.engine.spec import loads_spec
+from cnnsize.render import graph as render_graph
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -51,9 +51,15 @@ def _tokens(text):
     text = text.rstrip()
     while pos < len(text):
         m = TOKEN.match(text, pos)
-        assert m, f"DOT syntax error at {text[pos:pos + 30]!r}"
+        assert m, f"DOT syntax error at {text[pos : pos + 30]!r}"
         quoted, punct, word = m.groups()
-        out.append(("id", quoted[1:-1].encode().decode("unicode_escape")) if quoted else ("p", punct) if punct else ("id", word))
+        out.append(
+            ("id", quoted[1:-1].encode().decode("unicode_escape"))
+            if quoted
+            else ("p", punct)
+            if punct
+            else ("id", word)
+        )
         pos = m.end()
     return out
 
@@ -181,10 +187,32 @@ def test_cli_graph_lenet5_and_formats(tmp_path):
     spec = tmp_path / "s.yaml"
     spec.write_text(BRANCHY)
     for fmt, head in (("mermaid", "flowchart TD"), ("dot", "digraph")):
-        out = subprocess.run([sys.executable, "-m", "cnnsize", "graph", str(spec), "--format", fmt], cwd=ROOT, capture_output=True, text=True)
+        out = subprocess.run(
+            [sys.executable, "-m", "cnnsize", "graph", str(spec), "--format", fmt],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
         assert out.returncode == 0, out.stderr
         assert out.stdout.startswith(head)
-    out = subprocess.run([sys.executable, "-m", "cnnsize", "graph", str(spec), "--direction", "LR", "--input", "3x64x64", "-o", str(tmp_path / "g.mmd")], cwd=ROOT, capture_output=True, text=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cnnsize",
+            "graph",
+            str(spec),
+            "--direction",
+            "LR",
+            "--input",
+            "3x64x64",
+            "-o",
+            str(tmp_path / "g.mmd"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stderr
     text = (tmp_path / "g.mmd").read_text()
     assert text.startswith("flowchart LR") and '|"3x64x64"|' in text
@@ -193,6 +221,8 @@ def test_cli_graph_lenet5_and_formats(tmp_path):
 def test_cli_graph_bad_spec_exits_3(tmp_path):
     spec = tmp_path / "s.yaml"
     spec.write_text("cnnsize: 1\nname: t\ninput: [3, 8, 8]\nlayers:\n  - {type: conv, filters: 4, kernel: 9}\n")
-    out = subprocess.run([sys.executable, "-m", "cnnsize", "graph", str(spec)], cwd=ROOT, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "cnnsize", "graph", str(spec)], cwd=ROOT, capture_output=True, text=True
+    )
     assert out.returncode == 3
     assert "s.yaml:5:" in out.stderr and "Traceback" not in out.stderr

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from cnnsize.analysis import analyze
-from cnnsize.errors import SpecError
-from cnnsize.expr import ExprError, evaluate
-from cnnsize.spec import MAX_LAYERS, loads_spec
-from cnnsize.yamlload import MAX_ALIAS_NODES, load
+from cnnsize.engine.analysis import analyze
+from cnnsize.engine.errors import SpecError
+from cnnsize.engine.expr import ExprError, evaluate
+from cnnsize.engine.spec import MAX_LAYERS, loads_spec
+from cnnsize.engine.yamlload import MAX_ALIAS_NODES, load
 
 HEAD = "cnnsize: 1\nname: t\ninput: [3, 32, 32]\n"
 
@@ -49,13 +49,15 @@ def test_alias_bomb_through_cli_under_a_second(tmp_path):
     p = tmp_path / "bomb.yaml"
     p.write_text(billion_laughs(12))  # 9**12 nodes if expanded
     # the timeout only guards against a hang; speed is benchmarks/bench_hostile.py's
-    out = subprocess.run([sys.executable, "-m", "cnnsize", "report", str(p)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "cnnsize", "report", str(p)], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 3 and "limit-alias" in out.stderr and "Traceback" not in out.stderr
 
 
 def test_aliases_below_the_limit_are_fine():
     # 9 aliases of a 10-node list: 90 extra nodes
-    text = HEAD + 'k: &k [1, 2, 3, 4, 5, 6, 7, 8, 9]\nlayers:\n  - {type: relu}\n'
+    text = HEAD + "k: &k [1, 2, 3, 4, 5, 6, 7, 8, 9]\nlayers:\n  - {type: relu}\n"
     load(text + "x: [" + ", ".join(["*k"] * 9) + "]\n")
     assert MAX_ALIAS_NODES == 100_000
 
@@ -168,12 +170,18 @@ def test_sizes_beyond_float_precision_stay_exact(tmp_path):
 
 
 def test_keep_going_unknown_key_and_impossible_shape():
-    ds = errors(HEAD + "layers:\n  - {type: conv, filters: 8, kernel: 3, bogus: 1}\n  - {type: maxpool, kernel: 2}\n  - {type: conv, filters: 8, kernel: 40}\n")
+    ds = errors(
+        HEAD
+        + "layers:\n  - {type: conv, filters: 8, kernel: 3, bogus: 1}\n  - {type: maxpool, kernel: 2}\n  - {type: conv, filters: 8, kernel: 40}\n"
+    )
     assert [(d.code, d.loc.line) for d in ds] == [("unknown-key", 5), ("window-too-large", 7)]
 
 
 def test_dependents_of_invalid_layer_are_skipped():
-    text = HEAD + "layers:\n  - {name: a, type: conv, filters: x, kernel: 3}\n  - {name: b, type: conv, filters: 8, kernel: 99}\n  - {name: c, type: relu}\n"
+    text = (
+        HEAD
+        + "layers:\n  - {name: a, type: conv, filters: x, kernel: 3}\n  - {name: b, type: conv, filters: 8, kernel: 99}\n  - {name: c, type: relu}\n"
+    )
     with pytest.raises(SpecError) as ei:
         analyze(loads_spec(text, keep_going=True))
     assert [d.code for d in ei.value.diagnostics] == ["bad-type"]
@@ -226,8 +234,8 @@ def test_int_bits_limit_read_from_environment_per_parse(monkeypatch: pytest.Monk
     """Template limits are read once per parse (not per value) and still
     follow the environment: a raised limit admits 2**300, a lowered one
     refuses 2**20, and nothing stays frozen after the parse."""
-    from cnnsize import expr
-    from cnnsize.spec import loads_spec
+    from cnnsize.engine import expr
+    from cnnsize.engine.spec import loads_spec
 
     text = "cnnsize: 1\nname: t\ninput: [3, 8, 8]\nlayers:\n  - {type: conv, filters: '${(2**60 * 2**60 * 2**60 * 2**60 * 2**60) // (2**60 * 2**60 * 2**60 * 2**60 * 2**50)}', kernel: 1}\n"
     with pytest.raises(SpecError) as exc:
@@ -237,6 +245,8 @@ def test_int_bits_limit_read_from_environment_per_parse(monkeypatch: pytest.Monk
     assert loads_spec(text).layers[0].params["filters"] == 2**10
     monkeypatch.setenv("CNNSIZE_MAX_INT_BITS", "16")
     with pytest.raises(SpecError) as exc:
-        loads_spec("cnnsize: 1\nname: t\ninput: [3, 8, 8]\nlayers:\n  - {type: conv, filters: '${2**20 // 2**15}', kernel: 1}\n")
+        loads_spec(
+            "cnnsize: 1\nname: t\ninput: [3, 8, 8]\nlayers:\n  - {type: conv, filters: '${2**20 // 2**15}', kernel: 1}\n"
+        )
     assert "16 bits" in exc.value.diagnostics[0].message
     assert expr._FROZEN is None

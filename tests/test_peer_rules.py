@@ -27,8 +27,11 @@ def by_path(rule, cs):
     out = defaultdict(int)
     for c in cs:
         if c.source == "module":
-            out[c.path] += rule[c.kind](c) if isinstance(rule, dict) and c.kind in rule else (
-                0 if isinstance(rule, dict) else rule(c))
+            out[c.path] += (
+                rule[c.kind](c)
+                if isinstance(rule, dict) and c.kind in rule
+                else (0 if isinstance(rule, dict) else rule(c))
+            )
     return out
 
 
@@ -63,8 +66,10 @@ def test_torchscan_headline(fx, metric):
 
 def test_torchscan_operator_flops_is_flop_counter(fx):
     f, _ = fx
-    assert f["peers"]["torchscan"]["headline"]["operator_flops"] == \
-        f["peers"]["torch_flop_counter"]["headline"]["total_flops"]
+    assert (
+        f["peers"]["torchscan"]["headline"]["operator_flops"]
+        == f["peers"]["torch_flop_counter"]["headline"]["total_flops"]
+    )
 
 
 def test_params(fx):
@@ -134,7 +139,7 @@ def test_torchinfo_per_layer(fx):
     f, cs = fx
     rows = [r for r in f["peers"]["torchinfo"]["per_layer"] if r["leaf"]]
     mods = [c for c in cs if c.source == "module"]
-    assert [r["path"] for r in rows] == [c.path for c in mods]   # one row per call, in call order
+    assert [r["path"] for r in rows] == [c.path for c in mods]  # one row per call, in call order
     for r, c in zip(rows, mods):
         assert r["macs"] == R._torchinfo_macs(c), c.path
 
@@ -165,7 +170,7 @@ def test_torchscan_model_size(fx):
     f, _ = fx
     h = f["peers"]["torchscan"]["headline"]
     assert h["parameter_bytes"] == 4 * f["reference"]["params"]
-    assert h["model_size_mib"] == round((h["parameter_bytes"] + h["buffer_bytes"]) / 1024 ** 2, 2)
+    assert h["model_size_mib"] == round((h["parameter_bytes"] + h["buffer_bytes"]) / 1024**2, 2)
 
 
 def test_flop_counter_by_module(fx):
@@ -181,7 +186,8 @@ def test_fvcore_activations(fx):
     """fvcore ActivationCountAnalysis: output elements of conv / transposed conv / linear (matmul) ops only."""
     f, cs = fx
     assert f["peers"]["fvcore"]["headline"]["activations"] == sum(
-        c.numel_out() for c in cs if c.kind in ("conv", "convtranspose", "linear"))
+        c.numel_out() for c in cs if c.kind in ("conv", "convtranspose", "linear")
+    )
 
 
 def test_ptflops_strings(fx):

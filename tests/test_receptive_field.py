@@ -53,9 +53,9 @@ import torch.nn.functional as F  # noqa: E402
 from hypothesis import HealthCheck, assume, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from cnnsize.analysis import analyze  # noqa: E402
-from cnnsize.errors import SpecError  # noqa: E402
-from cnnsize.spec import parse  # noqa: E402
+from cnnsize.engine.analysis import analyze  # noqa: E402
+from cnnsize.engine.errors import SpecError  # noqa: E402
+from cnnsize.engine.spec import parse  # noqa: E402
 
 CONV = {1: F.conv1d, 2: F.conv2d}
 CONVT = {1: F.conv_transpose1d, 2: F.conv_transpose2d}
@@ -64,7 +64,13 @@ SIZE = {1: 160, 2: 48}
 
 
 def profile(n):
-    return settings(max_examples=n, derandomize=True, database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+    return settings(
+        max_examples=n,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    )
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -139,7 +145,14 @@ def conv_layer(draw, nd, zero_pad=False):
         ps = tuple(draw(st.integers(0, 3)) for _ in range(nd))
         pairs = tuple((p, p) for p in ps)
         padding = per_axis(nd, ps)
-    layer = {"type": "conv", "filters": 1, "kernel": per_axis(nd, k), "stride": per_axis(nd, s), "dilation": per_axis(nd, d), "padding": padding}
+    layer = {
+        "type": "conv",
+        "filters": 1,
+        "kernel": per_axis(nd, k),
+        "stride": per_axis(nd, s),
+        "dilation": per_axis(nd, d),
+        "padding": padding,
+    }
     return layer, op_conv(nd, k, s, d, pairs)
 
 
@@ -149,7 +162,12 @@ def pool_layer(draw, nd, zero_pad=False):
     s = tuple(draw(st.integers(1, 3)) for _ in range(nd))
     p = (0,) * nd if zero_pad else tuple(draw(st.integers(0, ki // 2)) for ki in k)
     kind = draw(st.sampled_from(["maxpool", "avgpool", "dilated"]))
-    layer = {"type": "avgpool" if kind == "avgpool" else "maxpool", "kernel": per_axis(nd, k), "stride": per_axis(nd, s), "padding": per_axis(nd, p)}
+    layer = {
+        "type": "avgpool" if kind == "avgpool" else "maxpool",
+        "kernel": per_axis(nd, k),
+        "stride": per_axis(nd, s),
+        "padding": per_axis(nd, p),
+    }
     if kind == "dilated":
         d = tuple(draw(st.integers(2, 3)) for _ in range(nd))
         layer["dilation"] = per_axis(nd, d)
@@ -177,7 +195,13 @@ def other_layer(draw, nd, zero_pad=False):
         return layer, op_avg(nd, k, s, (0,) * nd, False, True)
     d = tuple(draw(st.integers(1, 2)) for _ in range(nd))
     ps = (0,) * nd if zero_pad else tuple(draw(st.integers(0, 2)) for _ in range(nd))
-    layer = {"type": kind, "kernel": per_axis(nd, k), "stride": per_axis(nd, s), "dilation": per_axis(nd, d), "padding": per_axis(nd, ps)}
+    layer = {
+        "type": kind,
+        "kernel": per_axis(nd, k),
+        "stride": per_axis(nd, s),
+        "dilation": per_axis(nd, d),
+        "padding": per_axis(nd, ps),
+    }
     if kind == "sepconv":
         layer["filters"] = 1  # the 1x1 pointwise step adds nothing to the field
     return layer, op_dilated_pool(nd, k, s, d, ps)
@@ -226,7 +250,12 @@ def interior_units(shape, rf, n, limit=3):
     nd = len(shape)
     per_axis_ok = []
     for axis_rf, o in zip(rf, shape):
-        ok = [i for i in range(o) if 1 <= axis_rf.start + i * axis_rf.jump - (axis_rf.size - 1) / 2 and axis_rf.start + i * axis_rf.jump + (axis_rf.size - 1) / 2 <= n - 2]
+        ok = [
+            i
+            for i in range(o)
+            if 1 <= axis_rf.start + i * axis_rf.jump - (axis_rf.size - 1) / 2
+            and axis_rf.start + i * axis_rf.jump + (axis_rf.size - 1) / 2 <= n - 2
+        ]
         per_axis_ok.append(ok)
     assume(all(per_axis_ok))
     picks = []
@@ -304,7 +333,15 @@ def deconv_layer(draw, nd):
         ps = tuple(draw(st.integers(0, 3)) for _ in range(nd))
         pairs = tuple((p, p) for p in ps)
         padding = per_axis(nd, ps)
-    layer = {"type": "deconv", "filters": 1, "kernel": per_axis(nd, k), "stride": per_axis(nd, s), "dilation": per_axis(nd, d), "padding": padding, "output_padding": per_axis(nd, op)}
+    layer = {
+        "type": "deconv",
+        "filters": 1,
+        "kernel": per_axis(nd, k),
+        "stride": per_axis(nd, s),
+        "dilation": per_axis(nd, d),
+        "padding": padding,
+        "output_padding": per_axis(nd, op),
+    }
     return layer, op_deconv(nd, k, s, d, pairs, op), s
 
 
@@ -320,9 +357,14 @@ def test_transposed_conv_phases(before, use_before, deconv):
     forward = compose([op for _, op in layers])
     # one full period of s outputs, every one of whose possible inputs is interior
     prev_rf = a.layers[-2].rf[0] if len(a.layers) > 1 else None
-    ok = [o for o in range(last.output_shape[1]) if 1 <= axis_rf.start + o * axis_rf.jump - (axis_rf.size - 1) / 2 - (prev_rf.jump if prev_rf else 1) * 2 and axis_rf.start + o * axis_rf.jump + (axis_rf.size - 1) / 2 + (prev_rf.jump if prev_rf else 1) * 2 <= n - 2]
+    ok = [
+        o
+        for o in range(last.output_shape[1])
+        if 1 <= axis_rf.start + o * axis_rf.jump - (axis_rf.size - 1) / 2 - (prev_rf.jump if prev_rf else 1) * 2
+        and axis_rf.start + o * axis_rf.jump + (axis_rf.size - 1) / 2 + (prev_rf.jump if prev_rf else 1) * 2 <= n - 2
+    ]
     assume(len(ok) >= s)
-    period = ok[len(ok) // 2 - s // 2:][:s]
+    period = ok[len(ok) // 2 - s // 2 :][:s]
     assume(len(period) == s)
     sizes, centres, units = [], [], []
     for o in period:
@@ -371,7 +413,14 @@ def same_length_layer(draw, stride):
         d = draw(st.integers(1, 3))
         total = d * (k - 1)
         before = draw(st.integers(0, total))
-        layer = {"type": "conv", "filters": 1, "kernel": k, "dilation": d, "stride": stride, "padding": [[before, total - before]]}
+        layer = {
+            "type": "conv",
+            "filters": 1,
+            "kernel": k,
+            "dilation": d,
+            "stride": stride,
+            "padding": [[before, total - before]],
+        }
         return layer, op_conv(1, (k,), (stride,), (d,), ((before, total - before),))
     k = 2 * draw(st.integers(0, 2)) + 1
     p = (k - 1) // 2

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from cnnsize import analyze_dict, analyze_file
-from cnnsize.render_table import render, render_plain
+from cnnsize.render.table import render, render_plain
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SPECS = sorted(glob.glob(os.path.join(ROOT, "specs", "*.yaml")))
@@ -32,7 +32,17 @@ def test_zoo_identical_to_rich(path):
 
 
 def _tiny(name="c1", model="t", units=10):
-    return analyze_dict({"cnnsize": 1, "name": model, "input": [3, 8, 8], "layers": [{"name": name, "type": "conv", "filters": 4, "kernel": 3}, {"name": "fc", "type": "fc", "units": units}]})
+    return analyze_dict(
+        {
+            "cnnsize": 1,
+            "name": model,
+            "input": [3, 8, 8],
+            "layers": [
+                {"name": name, "type": "conv", "filters": 4, "kernel": 3},
+                {"name": "fc", "type": "fc", "units": units},
+            ],
+        }
+    )
 
 
 @pytest.mark.parametrize(

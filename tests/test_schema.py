@@ -14,10 +14,10 @@ import yaml
 jsonschema = pytest.importorskip("jsonschema")
 from jsonschema import Draft202012Validator  # noqa: E402
 
-from cnnsize import schema as schema_mod  # noqa: E402
-from cnnsize.errors import SpecError  # noqa: E402
-from cnnsize.rules import ACTIVATIONS, COMMON_KEYS, KINDS, RULES  # noqa: E402
-from cnnsize.spec import BUDGET_KEYS, TOP_KEYS, loads_spec  # noqa: E402
+from cnnsize.engine import schema as schema_mod  # noqa: E402
+from cnnsize.engine.errors import SpecError  # noqa: E402
+from cnnsize.engine.rules import ACTIVATIONS, COMMON_KEYS, KINDS, RULES  # noqa: E402
+from cnnsize.engine.spec import BUDGET_KEYS, TOP_KEYS, loads_spec  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SPEC_FILES = sorted(glob.glob(os.path.join(ROOT, "specs", "*.yaml")))
@@ -43,7 +43,9 @@ def test_cli_prints_the_same_schema(tmp_path):
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == schema_mod.build_schema()
     f = tmp_path / "s.json"
-    out = subprocess.run([sys.executable, "-m", "cnnsize", "schema", "-o", str(f)], cwd=ROOT, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "cnnsize", "schema", "-o", str(f)], cwd=ROOT, capture_output=True, text=True
+    )
     assert out.returncode == 0, out.stderr
     assert json.loads(f.read_text()) == schema_mod.build_schema()
 
@@ -156,7 +158,13 @@ def test_draft07_readers_get_the_same_verdicts(schema):
     def walk(node):
         if isinstance(node, dict):
             assert not ("$ref" in node and len(node) > 1), node
-            assert not {"unevaluatedProperties", "unevaluatedItems", "$dynamicRef", "prefixItems", "dependentRequired"} & set(node)
+            assert not {
+                "unevaluatedProperties",
+                "unevaluatedItems",
+                "$dynamicRef",
+                "prefixItems",
+                "dependentRequired",
+            } & set(node)
             for v in node.values():
                 walk(v)
         elif isinstance(node, list):

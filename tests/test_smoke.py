@@ -3,8 +3,8 @@ import os
 import subprocess
 import sys
 
-from cnnsize.analysis import analyze
-from cnnsize.spec import loads_spec
+from cnnsize.engine.analysis import analyze
+from cnnsize.engine.spec import loads_spec
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -47,9 +47,13 @@ def test_cli_json_no_torch(tmp_path):
 
 def test_real_spec_report_no_torch():
     """The same on a real zoo spec with blocks, when present, and on every golden case's spec."""
-    specs = [os.path.join("specs", "resnet50.yaml")] if os.path.exists(os.path.join(ROOT, "specs", "resnet50.yaml")) else []
+    specs = (
+        [os.path.join("specs", "resnet50.yaml")] if os.path.exists(os.path.join(ROOT, "specs", "resnet50.yaml")) else []
+    )
     specs.append(os.path.join("tests", "cases", "merges", "spec.yaml"))
     for spec in specs:
-        out = subprocess.run([sys.executable, "-c", NO_TORCH.format(spec=spec)], cwd=ROOT, capture_output=True, text=True)
+        out = subprocess.run(
+            [sys.executable, "-c", NO_TORCH.format(spec=spec)], cwd=ROOT, capture_output=True, text=True
+        )
         assert out.returncode == 0, (spec, out.stderr)
         assert json.loads(out.stdout)["layers"], spec

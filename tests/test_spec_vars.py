@@ -2,11 +2,17 @@
 
 import pytest
 
-from cnnsize.analysis import analyze
-from cnnsize.errors import SpecError
-from cnnsize.spec import parse
+from cnnsize.engine.analysis import analyze
+from cnnsize.engine.errors import SpecError
+from cnnsize.engine.spec import parse
 
-BASE = {"cnnsize": 1, "name": "t", "input": [3, 8, 8], "vars": {"w": 4}, "layers": [{"type": "conv", "filters": "${w}", "kernel": 3}]}
+BASE = {
+    "cnnsize": 1,
+    "name": "t",
+    "input": [3, 8, 8],
+    "vars": {"w": 4},
+    "layers": [{"type": "conv", "filters": "${w}", "kernel": 3}],
+}
 
 
 def codes(doc, overrides=None):
@@ -31,6 +37,11 @@ def test_a_template_inside_vars_is_an_error_at_the_var():
 
 
 def test_default_names_skip_written_names():
-    doc = {"cnnsize": 1, "name": "t", "input": [3, 8, 8], "layers": [{"name": "relu_2", "type": "relu"}, {"type": "relu"}, {"type": "relu"}]}
+    doc = {
+        "cnnsize": 1,
+        "name": "t",
+        "input": [3, 8, 8],
+        "layers": [{"name": "relu_2", "type": "relu"}, {"type": "relu"}, {"type": "relu"}],
+    }
     a = analyze(parse(doc))
     assert [r.name for r in a.layers] == ["relu_2", "relu_1", "relu_3"]

@@ -10,10 +10,10 @@ import sys
 
 import pytest
 
-from cnnsize.analysis import analyze
-from cnnsize.cmd_sweep import bar
-from cnnsize.spec import loads_spec
-from cnnsize.sweep import METRICS, SweepSyntaxError, expand_batches, expand_inputs, run
+from cnnsize.commands.sweep import bar
+from cnnsize.engine.analysis import analyze
+from cnnsize.engine.spec import loads_spec
+from cnnsize.views.sweep import METRICS, SweepSyntaxError, expand_batches, expand_inputs, run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -32,7 +32,9 @@ layers:
 
 
 def _cli(*args, **kw):
-    return subprocess.run([sys.executable, "-m", "cnnsize", "sweep", *args], cwd=ROOT, capture_output=True, text=True, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "cnnsize", "sweep", *args], cwd=ROOT, capture_output=True, text=True, **kw
+    )
 
 
 def test_brace_ranges():
@@ -76,7 +78,9 @@ def test_points_equal_direct_analyses():
     data = run(spec, inputs, [1, 4], dtype="float16", convention="torch", optimizer="sgd")
     assert [(p["input"], p["batch"]) for p in data["points"]] == [([1, s, s], b) for s in (14, 27, 40) for b in (1, 4)]
     for p in data["points"]:
-        a = analyze(spec, input_shape=tuple(p["input"]), batch=p["batch"], dtype="float16", convention="torch", optimizer="sgd")
+        a = analyze(
+            spec, input_shape=tuple(p["input"]), batch=p["batch"], dtype="float16", convention="torch", optimizer="sgd"
+        )
         assert p["ok"] is True
         assert {m: p[m] for m in METRICS} == {m: a.totals[m] for m in METRICS}
     # fc fan-in grows with the input: 8 * ((n - 4) // 2 - 4)^2 inputs per unit
@@ -161,7 +165,13 @@ def test_progress_bar_on_a_terminal(tmp_path):
     spec = tmp_path / "tiny.yaml"
     spec.write_text(NET)
     master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "cnnsize", "sweep", str(spec), "--input", "1x{14..30}"], cwd=ROOT, stdout=slave, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cnnsize", "sweep", str(spec), "--input", "1x{14..30}"],
+        cwd=ROOT,
+        stdout=slave,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     os.close(slave)
     chunks = []
     while True:

@@ -14,7 +14,7 @@ import os
 import pytest
 from click.testing import CliRunner
 
-from cnnsize.cli import cli
+from cnnsize.commands.cli import cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -89,7 +89,19 @@ def test_lenet1989():
 
 # --- AlexNet ------------------------------------------------------------------------
 
-ONETOWER = ["Conv-1", "MaxPool-1", "Conv-2", "MaxPool-2", "Conv-3", "Conv-4", "Conv-5", "MaxPool-3", "FC-1", "FC-2", "FC-3"]
+ONETOWER = [
+    "Conv-1",
+    "MaxPool-1",
+    "Conv-2",
+    "MaxPool-2",
+    "Conv-3",
+    "Conv-4",
+    "Conv-5",
+    "MaxPool-3",
+    "FC-1",
+    "FC-2",
+    "FC-3",
+]
 
 
 def test_alexnet_onetower_seed003():
@@ -97,12 +109,45 @@ def test_alexnet_onetower_seed003():
     rep, r = report("alexnet_onetower.yaml")
     assert [lay["name"] for lay in rep["layers"] if lay["type"] in ("conv", "maxpool", "fc")] == ONETOWER
     # tensor column, written HxWxC in the seed
-    hwc = [(55, 55, 96), (27, 27, 96), (27, 27, 256), (13, 13, 256), (13, 13, 384), (13, 13, 384), (13, 13, 256), (6, 6, 256)]
+    hwc = [
+        (55, 55, 96),
+        (27, 27, 96),
+        (27, 27, 256),
+        (13, 13, 256),
+        (13, 13, 384),
+        (13, 13, 384),
+        (13, 13, 256),
+        (6, 6, 256),
+    ]
     assert column(r, ONETOWER[:8], "output_shape") == [[c, h, w] for h, w, c in hwc]
     assert column(r, ONETOWER[8:], "output_shape") == [[4096], [4096], [1000]]
-    assert column(r, ONETOWER, "weights") == [34_848, 0, 614_400, 0, 884_736, 1_327_104, 884_736, 0, 37_748_736, 16_777_216, 4_096_000]
+    assert column(r, ONETOWER, "weights") == [
+        34_848,
+        0,
+        614_400,
+        0,
+        884_736,
+        1_327_104,
+        884_736,
+        0,
+        37_748_736,
+        16_777_216,
+        4_096_000,
+    ]
     assert column(r, ONETOWER, "biases") == [96, 0, 256, 0, 384, 384, 256, 0, 4_096, 4_096, 1_000]
-    assert column(r, ONETOWER, "params") == [34_944, 0, 614_656, 0, 885_120, 1_327_488, 884_992, 0, 37_752_832, 16_781_312, 4_097_000]
+    assert column(r, ONETOWER, "params") == [
+        34_944,
+        0,
+        614_656,
+        0,
+        885_120,
+        1_327_488,
+        884_992,
+        0,
+        37_752_832,
+        16_781_312,
+        4_097_000,
+    ]
     assert rep["totals"]["params"] == 62_378_344  # seed 003, "total"
     assert rep["input"] == [3, 227, 227]
 
@@ -116,7 +161,16 @@ def test_alexnet_two_gpu():
     rep, r = report("alexnet.yaml")
     weighted = [lay["name"] for lay in rep["layers"] if lay["type"] in ("conv", "fc")]
     assert weighted == ALEXNET_WEIGHTED
-    assert column(r, ALEXNET_WEIGHTED, "params") == [34_944, 307_456, 885_120, 663_936, 442_624, 37_752_832, 16_781_312, 4_097_000]
+    assert column(r, ALEXNET_WEIGHTED, "params") == [
+        34_944,
+        307_456,
+        885_120,
+        663_936,
+        442_624,
+        37_752_832,
+        16_781_312,
+        4_097_000,
+    ]
     assert rep["totals"]["params"] == 60_965_224
     # issue 2: output sizes 55-27-27-13-13-13-13-6 along conv1, pool1, conv2, pool2, conv3, conv4, conv5, pool5
     spatial = [lay["output_shape"][1] for lay in rep["layers"] if lay["type"] in ("conv", "maxpool")]
@@ -149,14 +203,23 @@ def test_alexnet_torchvision():
 # conv, pool and fc layer; weights (no biases) of every conv and fc layer.
 CS231N_ACTIVATIONS = (
     [150_528]
-    + [3_211_264] * 2 + [802_816]
-    + [1_605_632] * 2 + [401_408]
-    + [802_816] * 3 + [200_704]
-    + [401_408] * 3 + [100_352]
-    + [100_352] * 3 + [25_088]
+    + [3_211_264] * 2
+    + [802_816]
+    + [1_605_632] * 2
+    + [401_408]
+    + [802_816] * 3
+    + [200_704]
+    + [401_408] * 3
+    + [100_352]
+    + [100_352] * 3
+    + [25_088]
     + [4_096, 4_096, 1_000]
 )
-CS231N_WEIGHTS = [1_728, 36_864, 73_728, 147_456, 294_912, 589_824, 589_824, 1_179_648] + [2_359_296] * 5 + [102_760_448, 16_777_216, 4_096_000]
+CS231N_WEIGHTS = (
+    [1_728, 36_864, 73_728, 147_456, 294_912, 589_824, 589_824, 1_179_648]
+    + [2_359_296] * 5
+    + [102_760_448, 16_777_216, 4_096_000]
+)
 
 
 def test_vgg16_cs231n():

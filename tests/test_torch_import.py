@@ -10,8 +10,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from cnnsize import analyze_file  # noqa: E402
-from cnnsize.analysis import analyze  # noqa: E402
-from cnnsize.spec import loads_spec  # noqa: E402
+from cnnsize.engine.analysis import analyze  # noqa: E402
+from cnnsize.engine.spec import loads_spec  # noqa: E402
 from cnnsize.torch import materialize  # noqa: E402
 from cnnsize.torch.importer import ImportFailure, import_module  # noqa: E402
 from tests import refmodels  # noqa: E402
@@ -49,7 +49,14 @@ def test_round_trip_every_layer_kind():
 
 
 # torchvision mirror -> the zoo spec written by hand from the paper/torchvision
-ZOO = {"alexnet": "alexnet_torchvision", "vgg16": "vgg16", "resnet50": "resnet50", "mobilenet_v2": "mobilenet_v2", "resnet18": "resnet18", "vgg16_bn": "vgg16_bn"}
+ZOO = {
+    "alexnet": "alexnet_torchvision",
+    "vgg16": "vgg16",
+    "resnet50": "resnet50",
+    "mobilenet_v2": "mobilenet_v2",
+    "resnet18": "resnet18",
+    "vgg16_bn": "vgg16_bn",
+}
 
 
 def _layer_multiset(a):
@@ -147,7 +154,7 @@ def test_untraceable_model_fails_clearly():
 def test_cli_import_writes_spec(tmp_path):
     from click.testing import CliRunner
 
-    from cnnsize.cmd_import import import_
+    from cnnsize.commands.import_ import import_
 
     out = tmp_path / "t.yaml"
     r = CliRunner().invoke(import_, ["torch", "tests.refmodels:tconv_net", "--input", "3x64x64", "-o", str(out)])
@@ -201,7 +208,9 @@ def test_blocks_found_inside_a_wrapper_module():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("path", sorted(__import__("glob").glob(os.path.join(ROOT, "specs", "*.yaml"))), ids=os.path.basename)
+@pytest.mark.parametrize(
+    "path", sorted(__import__("glob").glob(os.path.join(ROOT, "specs", "*.yaml"))), ids=os.path.basename
+)
 def test_round_trip_every_zoo_spec(path):
     a = analyze_file(path)
     res = import_module(materialize(a, device="meta"), a.input_shape)

@@ -9,9 +9,9 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from cnnsize import analyze_file  # noqa: E402
-from cnnsize.analysis import analyze  # noqa: E402
-from cnnsize.rules import RULES  # noqa: E402
-from cnnsize.spec import loads_spec  # noqa: E402
+from cnnsize.engine.analysis import analyze  # noqa: E402
+from cnnsize.engine.rules import RULES  # noqa: E402
+from cnnsize.engine.spec import loads_spec  # noqa: E402
 from cnnsize.torch import materialize  # noqa: E402
 from cnnsize.torch.materialize import RBF, TableConv, UntiedBias  # noqa: E402
 
@@ -27,6 +27,7 @@ def run_hooked(model, x, count_flops=True):
 
     shapes, flops, start = {}, {}, {}
     fc = FlopCounterMode(display=False)
+
     def pre(n):
         def hook(m, a):
             start[n] = fc.get_total_flops()
@@ -46,7 +47,7 @@ def run_hooked(model, x, count_flops=True):
         handles.append(mod.register_forward_hook(post(name)))
     import contextlib
 
-    with torch.no_grad(), (fc if count_flops else contextlib.nullcontext()):
+    with torch.no_grad(), fc if count_flops else contextlib.nullcontext():
         out = model(x)
     for h in handles:
         h.remove()
@@ -174,7 +175,7 @@ def test_without_torch_the_message_says_how_to_install_it():
         "import sys\nsys.modules['torch'] = None  # as if torch were not installed\n"
         "try:\n    import cnnsize.torch\nexcept ImportError as exc:\n    print(exc)\n"
         "sys.argv = ['cnnsize', 'profile', 'specs/lenet5.yaml']\n"
-        "from cnnsize.cli import main\nmain()\n"
+        "from cnnsize.commands.cli import main\nmain()\n"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert "pip install 'cnnsize[torch]'" in out.stdout

@@ -25,7 +25,9 @@ UNIT = prof.DeviceProfile("unit", "unit test device", 1e9, {"float32": 1e9}, {"f
 
 def _cli(*args, env_extra=None, timeout=300):
     env = {**os.environ, **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "cnnsize", *args], cwd=ROOT, capture_output=True, text=True, env=env, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "cnnsize", *args], cwd=ROOT, capture_output=True, text=True, env=env, timeout=timeout
+    )
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +80,17 @@ def test_roofline_arithmetic_for_lenet5_c1():
 
 def test_device_profiles_named_gpus_and_user_file(tmp_path, monkeypatch):
     devs = prof.load_devices()
-    for key in ("a100-sxm4-40gb", "a100-sxm4-80gb", "h100-sxm", "h100-pcie", "h200-sxm", "v100-sxm2", "t4", "l4", "rtx-4090"):
+    for key in (
+        "a100-sxm4-40gb",
+        "a100-sxm4-80gb",
+        "h100-sxm",
+        "h100-pcie",
+        "h200-sxm",
+        "v100-sxm2",
+        "t4",
+        "l4",
+        "rtx-4090",
+    ):
         assert key in devs and devs[key].source
     # NVIDIA H100 datasheet: 3.35 TB/s; TF32 989 TFLOPS with sparsity, so 494.5 dense
     assert devs["h100-sxm"].bandwidth == 3350e9
@@ -89,7 +101,9 @@ def test_device_profiles_named_gpus_and_user_file(tmp_path, monkeypatch):
     assert prof.match_device("Tesla T4", devs).key == "t4"
     user = tmp_path / "cnnsize"
     user.mkdir()
-    (user / "devices.yaml").write_text("devices:\n  mine: {name: My GPU, match: [mygpu], bandwidth_gbs: 100, matrix_tflops: {float32: 2}}\n")
+    (user / "devices.yaml").write_text(
+        "devices:\n  mine: {name: My GPU, match: [mygpu], bandwidth_gbs: 100, matrix_tflops: {float32: 2}}\n"
+    )
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
     devs = prof.load_devices()
     assert devs["mine"].matrix_peak("float32", False) == 2e12 and "h100-sxm" in devs
@@ -105,7 +119,7 @@ def test_calibration_is_cached(tmp_path, monkeypatch):
 
 
 def test_refusal_happens_before_any_allocation(monkeypatch):
-    from cnnsize.cmd_profile import profile as profile_cmd
+    from cnnsize.commands.profile import profile as profile_cmd
 
     def boom(*a, **k):
         raise AssertionError("allocated although the estimate does not fit")
@@ -118,12 +132,18 @@ def test_refusal_happens_before_any_allocation(monkeypatch):
     assert r.exit_code == 1, r.output
     assert "refusing to profile" in r.output and "--force" in r.output
     a = analyze_file(RESNET18, batch=8)
-    need = int((a.totals["param_bytes"] + a.totals["buffer_bytes"] + a.totals["peak_activation_bytes"]) * prof.MARGIN_FACTOR) + prof.MARGIN_BYTES
+    need = (
+        int(
+            (a.totals["param_bytes"] + a.totals["buffer_bytes"] + a.totals["peak_activation_bytes"])
+            * prof.MARGIN_FACTOR
+        )
+        + prof.MARGIN_BYTES
+    )
     assert f"{need / 2**20:,.1f} MiB" in r.output
 
 
 def test_cli_refuses_over_memory_limit_exit_1():
-    from cnnsize.cmd_profile import profile as profile_cmd
+    from cnnsize.commands.profile import profile as profile_cmd
 
     r = CliRunner().invoke(profile_cmd, [LENET5, "--memory-limit", "1MiB"])
     assert r.exit_code == 1, r.output
@@ -132,7 +152,24 @@ def test_cli_refuses_over_memory_limit_exit_1():
 
 def test_cli_forced_json_run(tmp_path):
     # a named device profile: no calibration (test_calibration_is_cached covers it)
-    out = _cli("profile", LENET5, "--device", "cpu", "--repeat", "1", "--warmup", "0", "--format", "json", "--memory-limit", "1MiB", "--force", "--device-profile", "h100-sxm", env_extra={"CNNSIZE_CACHE_DIR": str(tmp_path)})
+    out = _cli(
+        "profile",
+        LENET5,
+        "--device",
+        "cpu",
+        "--repeat",
+        "1",
+        "--warmup",
+        "0",
+        "--format",
+        "json",
+        "--memory-limit",
+        "1MiB",
+        "--force",
+        "--device-profile",
+        "h100-sxm",
+        env_extra={"CNNSIZE_CACHE_DIR": str(tmp_path)},
+    )
     assert out.returncode == 0, out.stderr
     assert "running anyway (--force)" in out.stderr
     d = json.loads(out.stdout)
@@ -142,7 +179,7 @@ def test_cli_forced_json_run(tmp_path):
 
 
 def test_cli_bad_device_is_usage_error():
-    from cnnsize.cmd_profile import profile as profile_cmd
+    from cnnsize.commands.profile import profile as profile_cmd
 
     r = CliRunner().invoke(profile_cmd, [LENET5, "--device", "tpu"])
     assert r.exit_code == 2 and "--device" in r.output
@@ -150,7 +187,7 @@ def test_cli_bad_device_is_usage_error():
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
 def test_cli_cuda_without_gpu_is_usage_error():
-    from cnnsize.cmd_profile import profile as profile_cmd
+    from cnnsize.commands.profile import profile as profile_cmd
 
     r = CliRunner().invoke(profile_cmd, [LENET5, "--device", "cuda"])
     assert r.exit_code == 2 and "sees no CUDA device" in r.output
@@ -161,7 +198,11 @@ def test_ctrl_c_ends_cleanly(tmp_path):
     env = {**os.environ, "CNNSIZE_CACHE_DIR": str(tmp_path)}
     p = subprocess.Popen(
         [sys.executable, "-m", "cnnsize", "profile", LENET5, "--repeat", "1000000", "--warmup", "0"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     # wait until the run is in its timed loop (the calibration has been cached)
     deadline = time.time() + 120

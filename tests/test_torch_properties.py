@@ -1,7 +1,7 @@
 """Property tests: one-layer specs against the same layer built directly in torch.
 
 For random configurations of each layer kind in 1-D, 2-D and 3-D, the
-one-layer cnnsize spec (cnnsize.spec.parse of a dict, then analyze) must give
+one-layer cnnsize spec (cnnsize.engine.spec.parse of a dict, then analyze) must give
 exactly what torch gives for the equivalent module, built here without any
 help from cnnsize:
 
@@ -38,8 +38,8 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from cnnsize.analysis import analyze  # noqa: E402
-from cnnsize.spec import parse  # noqa: E402
+from cnnsize.engine.analysis import analyze  # noqa: E402
+from cnnsize.engine.spec import parse  # noqa: E402
 
 EXAMPLES = int(os.environ.get("CNNSIZE_PROPERTY_EXAMPLES", "200"))
 SLOW_EXAMPLES = 2000
@@ -161,10 +161,25 @@ def conv_case(draw, depthwise=False, separable=False):
         n = tuple(draw(st.integers(1, 1 + NSPAN[nd])) for _ in range(nd))
         pairs = tuple(tf_same_pads(ni, ke, si) for ni, ke, si in zip(n, keff, s))
     else:
-        n = tuple(draw(st.integers(max(1, ke - a - b), max(1, ke - a - b) + NSPAN[nd])) for ke, (a, b) in zip(keff, pairs))
+        n = tuple(
+            draw(st.integers(max(1, ke - a - b), max(1, ke - a - b) + NSPAN[nd])) for ke, (a, b) in zip(keff, pairs)
+        )
     bias = draw(st.booleans())
-    return dict(nd=nd, cin=cin, cout=cout, groups=groups, mult=cout // cin if groups == cin else None, k=k, s=s, d=d, pairs=pairs, n=n, bias=bias, mode=mode,
-                spec=dict(kernel=k_spec, stride=s_spec, dilation=d_spec, padding=pad_spec, bias=bias))
+    return dict(
+        nd=nd,
+        cin=cin,
+        cout=cout,
+        groups=groups,
+        mult=cout // cin if groups == cin else None,
+        k=k,
+        s=s,
+        d=d,
+        pairs=pairs,
+        n=n,
+        bias=bias,
+        mode=mode,
+        spec=dict(kernel=k_spec, stride=s_spec, dilation=d_spec, padding=pad_spec, bias=bias),
+    )
 
 
 def torch_conv(c, cin, cout, groups):
@@ -242,8 +257,21 @@ def deconv_case(draw):
         pairs = tuple(pairs)
         pad_spec = [list(pr) for pr in pairs]
     bias = draw(st.booleans())
-    return dict(nd=nd, cin=cin, cout=cout, groups=groups, k=k, s=s, d=d, op=op, n=n, pairs=pairs, mode=mode, bias=bias,
-                spec=dict(kernel=k_spec, stride=s_spec, dilation=d_spec, padding=pad_spec, output_padding=op_spec, bias=bias))
+    return dict(
+        nd=nd,
+        cin=cin,
+        cout=cout,
+        groups=groups,
+        k=k,
+        s=s,
+        d=d,
+        op=op,
+        n=n,
+        pairs=pairs,
+        mode=mode,
+        bias=bias,
+        spec=dict(kernel=k_spec, stride=s_spec, dilation=d_spec, padding=pad_spec, output_padding=op_spec, bias=bias),
+    )
 
 
 @profile()
@@ -309,7 +337,9 @@ def test_maxpool(c):
 @profile()
 @given(pool_case(with_dilation=False), st.booleans())
 def test_avgpool(c, count_include_pad):
-    m = AVGPOOL[c["nd"]](c["k"], stride=c["s"], padding=c["p"], ceil_mode=c["ceil_mode"], count_include_pad=count_include_pad)
+    m = AVGPOOL[c["nd"]](
+        c["k"], stride=c["s"], padding=c["p"], ceil_mode=c["ceil_mode"], count_include_pad=count_include_pad
+    )
     layer = {"type": "avgpool", "count_include_pad": count_include_pad, **c["spec"]}
     assert_same(layer, (c["c"], *c["n"]), m, [])
 

@@ -12,6 +12,6 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("cnnsize.torch needs PyTorch, which is not installed: pip install 'cnnsize[torch]'") from exc
 
-from .materialize import LEAF_MODULES, Layer, Materialized, materialize
+from cnnsize.torch.materialize import LEAF_MODULES, Layer, Materialized, materialize
 
 __all__ = ["materialize", "Materialized", "Layer", "LEAF_MODULES"]

@@ -29,7 +29,18 @@ import torch.fx
 import torch.nn.functional as F
 from torch import nn
 
-from .materialize import LEAF_MODULES, RBF, Crop, Materialized, Pad, Reshape, SepConv, Subsample, TableConv, UntiedBias
+from cnnsize.torch.materialize import (
+    LEAF_MODULES,
+    RBF,
+    Crop,
+    Materialized,
+    Pad,
+    Reshape,
+    SepConv,
+    Subsample,
+    TableConv,
+    UntiedBias,
+)
 
 
 @dataclass
@@ -164,7 +175,9 @@ class _Importer:
                 ShapeProp(gm, fake_mode=mode).propagate(x)
         except Exception as exc:  # noqa: BLE001
             root = exc.__cause__ or exc
-            raise ImportFailure(f"the model does not run on input {list(self.input_shape)}: {type(root).__name__}: {str(root).splitlines()[0] if str(root) else ''}") from None
+            raise ImportFailure(
+                f"the model does not run on input {list(self.input_shape)}: {type(root).__name__}: {str(root).splitlines()[0] if str(root) else ''}"
+            ) from None
         return gm
 
     # -- helpers -------------------------------------------------------------------
@@ -198,7 +211,15 @@ class _Importer:
                 out += [x for x in a if isinstance(x, torch.fx.Node)]
         return [a for a in out if self.shape(a) is not None or a.op == "placeholder"]
 
-    def add(self, node: torch.fx.Node, kind: str, params: dict[str, Any], inputs: list[torch.fx.Node] | None = None, note: str = "", pad_value: float | None = None) -> None:
+    def add(
+        self,
+        node: torch.fx.Node,
+        kind: str,
+        params: dict[str, Any],
+        inputs: list[torch.fx.Node] | None = None,
+        note: str = "",
+        pad_value: float | None = None,
+    ) -> None:
         ins = inputs if inputs is not None else self.tensor_args(node)[:1]
         nm = str(node.target) if node.op == "call_module" else node.name
         stack = node.meta.get("nn_module_stack")
@@ -210,7 +231,17 @@ class _Importer:
             for qual, typ in (stack or {}).values()
             if str(qual) != str(node.target) and not getattr(typ, "__module__", "").startswith("torch.nn")
         ]
-        self.protos[node.name] = Proto(nm, kind, params, [self.resolve(a.name) for a in ins], self.shape(node) or (), self.owner(node), note, pad_value, custom=custom)
+        self.protos[node.name] = Proto(
+            nm,
+            kind,
+            params,
+            [self.resolve(a.name) for a in ins],
+            self.shape(node) or (),
+            self.owner(node),
+            note,
+            pad_value,
+            custom=custom,
+        )
 
     def unsupported_node(self, node: torch.fx.Node, what: str) -> None:
         ins = self.tensor_args(node)
@@ -223,7 +254,9 @@ class _Importer:
         elif out is not None and src is not None and math.prod(out) == math.prod(src):
             self.add(node, "reshape", {"shape": list(out)}, ins[:1], note=f"NOT EXPRESSED: {desc}")
         else:
-            raise ImportFailure(f"cannot express {desc}: it changes {list(src or [])} into {list(out or [])}; nothing in the spec format can stand in for it")
+            raise ImportFailure(
+                f"cannot express {desc}: it changes {list(src or [])} into {list(out or [])}; nothing in the spec format can stand in for it"
+            )
 
     # -- conversion ----------------------------------------------------------------
 
@@ -260,16 +293,33 @@ class _Importer:
         if isinstance(m, nn.modules.conv._ConvNd) and not m.transposed:
             if m.padding_mode != "zeros":
                 self.notes.append(f"{node.target}: padding_mode={m.padding_mode} written as zero padding (same counts)")
-            common = {"kernel": _axes(m.kernel_size), "stride": _axes(m.stride), "padding": _padding(m.padding, nd), "dilation": _axes(m.dilation)}
+            common = {
+                "kernel": _axes(m.kernel_size),
+                "stride": _axes(m.stride),
+                "padding": _padding(m.padding, nd),
+                "dilation": _axes(m.dilation),
+            }
             if m.groups > 1 and m.groups == m.in_channels and m.out_channels % m.in_channels == 0:
-                self.add(node, "dwconv", {**common, "multiplier": m.out_channels // m.in_channels, "bias": m.bias is not None})
+                self.add(
+                    node,
+                    "dwconv",
+                    {**common, "multiplier": m.out_channels // m.in_channels, "bias": m.bias is not None},
+                )
             else:
                 p = {"filters": m.out_channels, **common, "bias": m.bias is not None}
                 if m.groups != 1:
                     p["groups"] = m.groups
                 self.add(node, "conv", p)
         elif isinstance(m, nn.modules.conv._ConvTransposeNd):
-            p = {"filters": m.out_channels, "kernel": _axes(m.kernel_size), "stride": _axes(m.stride), "padding": _padding(m.padding, nd), "output_padding": _axes(m.output_padding), "dilation": _axes(m.dilation), "bias": m.bias is not None}
+            p = {
+                "filters": m.out_channels,
+                "kernel": _axes(m.kernel_size),
+                "stride": _axes(m.stride),
+                "padding": _padding(m.padding, nd),
+                "output_padding": _axes(m.output_padding),
+                "dilation": _axes(m.dilation),
+                "bias": m.bias is not None,
+            }
             if m.groups != 1:
                 p["groups"] = m.groups
             self.add(node, "deconv", p)
@@ -282,7 +332,9 @@ class _Importer:
             self.add(node, "batchnorm", {"affine": m.affine})
         elif isinstance(m, nn.LayerNorm):
             if src is None or tuple(m.normalized_shape) != src:
-                self.unsupported_node(node, f"nn.LayerNorm over {list(m.normalized_shape)} (cnnsize normalizes over the whole sample)")
+                self.unsupported_node(
+                    node, f"nn.LayerNorm over {list(m.normalized_shape)} (cnnsize normalizes over the whole sample)"
+                )
                 return
             if m.elementwise_affine and m.bias is None:
                 self.unsupported_node(node, "nn.LayerNorm with a weight and no bias")
@@ -296,14 +348,55 @@ class _Importer:
             if m.return_indices:
                 self.unsupported_node(node, "max pooling that returns indices")
                 return
-            self.add(node, "maxpool", {"kernel": _axes(m.kernel_size), "stride": _axes(m.stride), "padding": _padding(m.padding, nd), "dilation": _axes(m.dilation), "ceil_mode": bool(m.ceil_mode)})
-        elif isinstance(m, nn.modules.pooling._AvgPoolNd) and not isinstance(m, (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)):
+            self.add(
+                node,
+                "maxpool",
+                {
+                    "kernel": _axes(m.kernel_size),
+                    "stride": _axes(m.stride),
+                    "padding": _padding(m.padding, nd),
+                    "dilation": _axes(m.dilation),
+                    "ceil_mode": bool(m.ceil_mode),
+                },
+            )
+        elif isinstance(m, nn.modules.pooling._AvgPoolNd) and not isinstance(
+            m, (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)
+        ):
             if getattr(m, "divisor_override", None):
                 self.notes.append(f"{node.target}: divisor_override={m.divisor_override} not expressed (same counts)")
-            self.add(node, "avgpool", {"kernel": _axes(m.kernel_size), "stride": _axes(m.stride), "padding": _padding(m.padding, nd), "ceil_mode": bool(m.ceil_mode), "count_include_pad": bool(m.count_include_pad)})
+            self.add(
+                node,
+                "avgpool",
+                {
+                    "kernel": _axes(m.kernel_size),
+                    "stride": _axes(m.stride),
+                    "padding": _padding(m.padding, nd),
+                    "ceil_mode": bool(m.ceil_mode),
+                    "count_include_pad": bool(m.count_include_pad),
+                },
+            )
         elif isinstance(m, nn.modules.pooling._LPPoolNd):
-            self.add(node, "lppool", {"kernel": _axes(m.kernel_size), "stride": _axes(m.stride if m.stride is not None else m.kernel_size), "p": float(m.norm_type), "ceil_mode": bool(m.ceil_mode)})
-        elif isinstance(m, (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d)):
+            self.add(
+                node,
+                "lppool",
+                {
+                    "kernel": _axes(m.kernel_size),
+                    "stride": _axes(m.stride if m.stride is not None else m.kernel_size),
+                    "p": float(m.norm_type),
+                    "ceil_mode": bool(m.ceil_mode),
+                },
+            )
+        elif isinstance(
+            m,
+            (
+                nn.AdaptiveAvgPool1d,
+                nn.AdaptiveAvgPool2d,
+                nn.AdaptiveAvgPool3d,
+                nn.AdaptiveMaxPool1d,
+                nn.AdaptiveMaxPool2d,
+                nn.AdaptiveMaxPool3d,
+            ),
+        ):
             self.adaptive(node, m.output_size, "avg" if "Avg" in type(m).__name__ else "max")
         elif type(m) in ACT_MODULES or (isinstance(m, nn.Hardtanh) and (m.min_val, m.max_val) == (0.0, 6.0)):
             kind = ACT_MODULES.get(type(m), "relu6")
@@ -321,14 +414,32 @@ class _Importer:
             self.add(node, "reshape", {"shape": list(self.shape(node) or ())})
         elif isinstance(m, nn.Upsample):
             self.upsample(node, m.size, m.scale_factor, m.mode)
-        elif isinstance(m, (nn.modules.padding._ConstantPadNd, nn.modules.padding._ReflectionPadNd, nn.modules.padding._ReplicationPadNd, nn.modules.padding._CircularPadNd)):
-            mode = {"Reflection": "reflect", "Replication": "replicate", "Circular": "circular"}.get(next((k for k in ("Reflection", "Replication", "Circular") if k in type(m).__name__), ""), "constant")
+        elif isinstance(
+            m,
+            (
+                nn.modules.padding._ConstantPadNd,
+                nn.modules.padding._ReflectionPadNd,
+                nn.modules.padding._ReplicationPadNd,
+                nn.modules.padding._CircularPadNd,
+            ),
+        ):
+            mode = {"Reflection": "reflect", "Replication": "replicate", "Circular": "circular"}.get(
+                next((k for k in ("Reflection", "Replication", "Circular") if k in type(m).__name__), ""), "constant"
+            )
             value = float(getattr(m, "value", 0.0)) if mode == "constant" else None
             self.pad(node, tuple(m.padding), mode, value, nd)
         elif isinstance(m, UntiedBias):
             self.add(node, "untied_bias", {})
         elif isinstance(m, TableConv):
-            p = {"filters": len(m.table), "kernel": _axes(m.kernel), "stride": _axes(m.stride), "padding": _axes(m.padding), "dilation": _axes(m.dilation), "bias": m.bias is not None, "table": m.table}
+            p = {
+                "filters": len(m.table),
+                "kernel": _axes(m.kernel),
+                "stride": _axes(m.stride),
+                "padding": _axes(m.padding),
+                "dilation": _axes(m.dilation),
+                "bias": m.bias is not None,
+                "table": m.table,
+            }
             self.add(node, "conv", p)
         elif isinstance(m, Subsample):
             self.add(node, "subsample", {"kernel": _axes(m.kernel), "stride": _axes(m.stride)})
@@ -343,7 +454,19 @@ class _Importer:
         elif isinstance(m, SepConv):
             dw, pw = m.dw, m.pw
             bias = "untied" if m.dw_bias is not None else dw.bias is not None
-            self.add(node, "sepconv", {"filters": pw.out_channels, "kernel": _axes(dw.kernel_size), "stride": _axes(dw.stride), "padding": _padding(dw.padding, nd), "dilation": _axes(dw.dilation), "multiplier": dw.out_channels // dw.in_channels, "bias": bias})
+            self.add(
+                node,
+                "sepconv",
+                {
+                    "filters": pw.out_channels,
+                    "kernel": _axes(dw.kernel_size),
+                    "stride": _axes(dw.stride),
+                    "padding": _padding(dw.padding, nd),
+                    "dilation": _axes(dw.dilation),
+                    "multiplier": dw.out_channels // dw.in_channels,
+                    "bias": bias,
+                },
+            )
         else:
             self.unsupported_node(node, f"module {type(m).__module__}.{type(m).__name__} '{node.target}'")
 
@@ -376,11 +499,20 @@ class _Importer:
             self.unsupported_node(node, f"upsampling mode {mode!r}")
             return
         if size is not None:
-            self.add(node, "upsample", {"size": _axes(size if isinstance(size, (tuple, list)) else [size] * nd), "mode": mode})
+            self.add(
+                node,
+                "upsample",
+                {"size": _axes(size if isinstance(size, (tuple, list)) else [size] * nd), "mode": mode},
+            )
             return
         sc = list(scale) if isinstance(scale, (tuple, list)) else [scale] * nd
         if any(float(s) != int(s) for s in sc):
-            self.add(node, "upsample", {"size": _axes((self.shape(node) or ())[1:]), "mode": mode}, note=f"scale {sc} written as the output size")
+            self.add(
+                node,
+                "upsample",
+                {"size": _axes((self.shape(node) or ())[1:]), "mode": mode},
+                note=f"scale {sc} written as the output size",
+            )
             return
         self.add(node, "upsample", {"scale": _axes([int(s) for s in sc]), "mode": mode})
 
@@ -420,15 +552,30 @@ class _Importer:
                 return
             self.add(node, "concat", {"axis": dim - 1}, list(args[0]))
         elif t is torch.flatten:
-            self.flatten(node, kw.get("start_dim", args[1] if len(args) > 1 else 0), kw.get("end_dim", args[2] if len(args) > 2 else -1))
+            self.flatten(
+                node,
+                kw.get("start_dim", args[1] if len(args) > 1 else 0),
+                kw.get("end_dim", args[2] if len(args) > 2 else -1),
+            )
         elif t in ACT_FUNCS:
             kind = ACT_FUNCS[t]
-            if kind in ("softmax", "logsoftmax") and not self.channel_dim(kw.get("dim", args[1] if len(args) > 1 else None), src):
+            if kind in ("softmax", "logsoftmax") and not self.channel_dim(
+                kw.get("dim", args[1] if len(args) > 1 else None), src
+            ):
                 self.unsupported_node(node, f"{getattr(t, '__name__', t)} not over channels")
                 return
             self.add(node, kind, {})
-        elif t in (F.adaptive_avg_pool1d, F.adaptive_avg_pool2d, F.adaptive_avg_pool3d, F.adaptive_max_pool1d, F.adaptive_max_pool2d, F.adaptive_max_pool3d):
-            self.adaptive(node, kw.get("output_size", args[1] if len(args) > 1 else None), "avg" if "avg" in t.__name__ else "max")
+        elif t in (
+            F.adaptive_avg_pool1d,
+            F.adaptive_avg_pool2d,
+            F.adaptive_avg_pool3d,
+            F.adaptive_max_pool1d,
+            F.adaptive_max_pool2d,
+            F.adaptive_max_pool3d,
+        ):
+            self.adaptive(
+                node, kw.get("output_size", args[1] if len(args) > 1 else None), "avg" if "avg" in t.__name__ else "max"
+            )
         elif t in (F.max_pool1d, F.max_pool2d, F.max_pool3d):
             names = ["input", "kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices"]
             a = {**dict(zip(names, args)), **kw}
@@ -437,13 +584,33 @@ class _Importer:
                 return
             k = a["kernel_size"]
             stride = a.get("stride") or k
-            self.add(node, "maxpool", {"kernel": _padding(k, nd), "stride": _padding(stride, nd), "padding": _padding(a.get("padding", 0), nd), "dilation": _padding(a.get("dilation", 1), nd), "ceil_mode": bool(a.get("ceil_mode", False))})
+            self.add(
+                node,
+                "maxpool",
+                {
+                    "kernel": _padding(k, nd),
+                    "stride": _padding(stride, nd),
+                    "padding": _padding(a.get("padding", 0), nd),
+                    "dilation": _padding(a.get("dilation", 1), nd),
+                    "ceil_mode": bool(a.get("ceil_mode", False)),
+                },
+            )
         elif t in (F.avg_pool1d, F.avg_pool2d, F.avg_pool3d):
             names = ["input", "kernel_size", "stride", "padding", "ceil_mode", "count_include_pad"]
             a = {**dict(zip(names, args)), **kw}
             k = a["kernel_size"]
             stride = a.get("stride") or k
-            self.add(node, "avgpool", {"kernel": _padding(k, nd), "stride": _padding(stride, nd), "padding": _padding(a.get("padding", 0), nd), "ceil_mode": bool(a.get("ceil_mode", False)), "count_include_pad": bool(a.get("count_include_pad", True))})
+            self.add(
+                node,
+                "avgpool",
+                {
+                    "kernel": _padding(k, nd),
+                    "stride": _padding(stride, nd),
+                    "padding": _padding(a.get("padding", 0), nd),
+                    "ceil_mode": bool(a.get("ceil_mode", False)),
+                    "count_include_pad": bool(a.get("count_include_pad", True)),
+                },
+            )
         elif t is F.pad:
             pads = kw.get("pad", args[1] if len(args) > 1 else ())
             mode = kw.get("mode", args[2] if len(args) > 2 else "constant")
@@ -480,7 +647,11 @@ class _Importer:
         elif m == "flatten":
             args: list[Any] = list(node.args)
             kwf: dict[str, Any] = dict(node.kwargs)
-            self.flatten(node, kwf.get("start_dim", args[1] if len(args) > 1 else 0), kwf.get("end_dim", args[2] if len(args) > 2 else -1))
+            self.flatten(
+                node,
+                kwf.get("start_dim", args[1] if len(args) > 1 else 0),
+                kwf.get("end_dim", args[2] if len(args) > 2 else -1),
+            )
         elif m in ("view", "reshape"):
             out = self.shape(node) or ()
             if len(out) == 1:
@@ -500,7 +671,9 @@ class _Importer:
             if dims == list(range(2, rank)) and keep:
                 self.add(node, "globalavgpool", {})
             elif dims == list(range(2, rank)):
-                self.unsupported_node(node, "mean over the spatial axes without keepdim (write a global pool and a flatten)")
+                self.unsupported_node(
+                    node, "mean over the spatial axes without keepdim (write a global pool and a flatten)"
+                )
             else:
                 self.unsupported_node(node, f"mean over axes {dims}")
         else:
@@ -558,13 +731,21 @@ class _Importer:
                 if p.kind == "pad" and p.params["mode"] == "constant" and len(u) == 1 and u[0] in self.protos:
                     nxt = self.protos[u[0]]
                     ok_value = (p.pad_value == float("-inf")) if nxt.kind == "maxpool" else (p.pad_value == 0.0)
-                    if nxt.kind in PAD_INTO and ok_value and self.foldable(p, nxt) and nxt.params.get("padding", 0) in (0, "valid") and not (nxt.kind == "avgpool" and not nxt.params["count_include_pad"]):
+                    if (
+                        nxt.kind in PAD_INTO
+                        and ok_value
+                        and self.foldable(p, nxt)
+                        and nxt.params.get("padding", 0) in (0, "valid")
+                        and not (nxt.kind == "avgpool" and not nxt.params["count_include_pad"])
+                    ):
                         nxt.params["padding"] = p.params["padding"]
                         nxt.inputs = list(p.inputs)
                         del self.protos[key]
                         changed = True
                         break
-                if p.kind in ("untied_bias", "crop") or (p.kind in ACT_TO_KEY and p.inputs and p.inputs[0] in self.protos):
+                if p.kind in ("untied_bias", "crop") or (
+                    p.kind in ACT_TO_KEY and p.inputs and p.inputs[0] in self.protos
+                ):
                     src_key = p.inputs[0] if p.inputs else None
                     src = self.protos.get(src_key) if src_key else None
                     if src is None or src_key is None or users.get(src_key, []) != [key] or not self.foldable(src, p):
@@ -588,18 +769,34 @@ class _Importer:
                 # materialize's n-input merge, traced as a chain of 2-input ones
                 if self.materialized and p.kind in ("add", "mul") and p.inputs and p.inputs[0] in self.protos:
                     first = self.protos[p.inputs[0]]
-                    if first.kind == p.kind and users.get(p.inputs[0]) == [key] and self.foldable(first, p) and not first.params.get("activation"):
+                    if (
+                        first.kind == p.kind
+                        and users.get(p.inputs[0]) == [key]
+                        and self.foldable(first, p)
+                        and not first.params.get("activation")
+                    ):
                         p.inputs = first.inputs + p.inputs[1:]
                         del self.protos[[k for k, v in self.protos.items() if v is first][0]]
                         changed = True
                         break
                 # materialize's own reshape of a merge input (the spec broadcasts from the left)
-                if self.materialized and p.kind == "reshape" and len(u) == 1 and u[0] in self.protos and self.protos[u[0]].kind in ("add", "mul") and self.foldable(p, self.protos[u[0]]):
+                if (
+                    self.materialized
+                    and p.kind == "reshape"
+                    and len(u) == 1
+                    and u[0] in self.protos
+                    and self.protos[u[0]].kind in ("add", "mul")
+                    and self.foldable(p, self.protos[u[0]])
+                ):
                     self.fold(key, p.inputs[0])
                     changed = True
                     break
                 # a flatten that only feeds an fc (maybe through dropout): fc flattens by itself
-                if p.kind == "flatten" and self.feeds_fc(key, users) and (not self.materialized or self.foldable(p, self.protos[users[key][0]])):
+                if (
+                    p.kind == "flatten"
+                    and self.feeds_fc(key, users)
+                    and (not self.materialized or self.foldable(p, self.protos[users[key][0]]))
+                ):
                     self.fold(key, p.inputs[0])
                     changed = True
                     break
@@ -670,7 +867,14 @@ class _Importer:
                 text = blocked
         return ImportResult(spec, text, list(self.unsupported), list(self.notes))
 
-    def with_blocks(self, layers: list[tuple[str, str, Proto]], names: dict[str, str], outputs: list[str], head: list[str], top: list[str]) -> str | None:
+    def with_blocks(
+        self,
+        layers: list[tuple[str, str, Proto]],
+        names: dict[str, str],
+        outputs: list[str],
+        head: list[str],
+        top: list[str],
+    ) -> str | None:
         """The same spec with one block per module class that occurs at least
         twice with the same structure (values that differ become arguments).
         Returns None when nothing repeats or the result would not expand to
@@ -679,7 +883,7 @@ class _Importer:
 
         import yaml
 
-        from ..spec import INSTANCE_KEYS
+        from cnnsize.engine.spec import INSTANCE_KEYS
 
         # the instance of a layer: the outermost user-defined module around it
         # whose class has at least two instances (a class used once, such as a
@@ -712,7 +916,9 @@ class _Importer:
                 continue
             mset = {nm for nm, _ in members}
             ext = {names[i] for _nm, p in members for i in p.inputs if names[i] not in mset}
-            inner_used = any(u not in mset for nm, _ in members[:-1] for u in used_by.get(nm, [])) or any(nm in outputs for nm, _ in members[:-1])
+            inner_used = any(u not in mset for nm, _ in members[:-1] for u in used_by.get(nm, [])) or any(
+                nm in outputs for nm, _ in members[:-1]
+            )
             locals_ = [nm[len(inst) + 1 :] for nm, _ in members]
             if len(ext) != 1 or inner_used or "input" in locals_:
                 continue
@@ -780,10 +986,15 @@ class _Importer:
         for bname, b in blocks.items():
             lines.append(f"  {yaml.safe_dump(bname, width=10**6).splitlines()[0]}:")
             if b["args"]:
-                lines.append("    args: " + yaml.safe_dump(b["args"], default_flow_style=True, sort_keys=False, width=10**6).strip())
+                lines.append(
+                    "    args: "
+                    + yaml.safe_dump(b["args"], default_flow_style=True, sort_keys=False, width=10**6).strip()
+                )
             lines.append("    layers:")
             for d in b["layers"]:
-                lines.append("      - " + yaml.safe_dump(d, default_flow_style=True, sort_keys=False, width=10**6).strip())
+                lines.append(
+                    "      - " + yaml.safe_dump(d, default_flow_style=True, sort_keys=False, width=10**6).strip()
+                )
         lines.append("layers:")
         prev = "input"
         for ri, (inst, _cls, members) in enumerate(runs):
@@ -807,10 +1018,21 @@ class _Importer:
         if outputs != [prev]:
             lines.append("outputs: " + yaml.safe_dump(outputs, default_flow_style=True, width=10**6).strip())
         n_inst = len(instance_of)
-        text = "\n".join([*head, f"# {len(blocks)} block(s) for {n_inst} repeated module instances; every block expands to the traced layers.", *lines]) + "\n"
+        text = (
+            "\n".join(
+                [
+                    *head,
+                    f"# {len(blocks)} block(s) for {n_inst} repeated module instances; every block expands to the traced layers.",
+                    *lines,
+                ]
+            )
+            + "\n"
+        )
         return text if _same_expansion(text, self._flat_text(layers, names, outputs, top)) else None
 
-    def _flat_text(self, layers: list[tuple[str, str, Proto]], names: dict[str, str], outputs: list[str], top: list[str]) -> str:
+    def _flat_text(
+        self, layers: list[tuple[str, str, Proto]], names: dict[str, str], outputs: list[str], top: list[str]
+    ) -> str:
         import yaml
 
         lines = [*top, "layers:"]
@@ -829,37 +1051,73 @@ class _Importer:
 
 def _same_expansion(a_text: str, b_text: str) -> bool:
     """Both specs analyse to the same layers with the same figures."""
-    from ..analysis import analyze
-    from ..errors import SpecError
-    from ..spec import loads_spec
+    from cnnsize.engine.analysis import analyze
+    from cnnsize.engine.errors import SpecError
+    from cnnsize.engine.spec import loads_spec
 
     try:
         a, b = analyze(loads_spec(a_text)), analyze(loads_spec(b_text))
     except SpecError:
         return False
     fig = ("name", "kind", "inputs", "output_shape", "weights", "biases", "macs", "flops", "connections")
-    return [tuple(getattr(r, f) for f in fig) for r in a.layers] == [tuple(getattr(r, f) for f in fig) for r in b.layers]
+    return [tuple(getattr(r, f) for f in fig) for r in a.layers] == [
+        tuple(getattr(r, f) for f in fig) for r in b.layers
+    ]
 
 
 def _non_default(kind: str, params: dict[str, Any]) -> dict[str, Any]:
     """Leave out keys at their rule's default (pool strides equal to the kernel too)."""
-    from ..rules import RULES
+    from cnnsize.engine.rules import RULES
 
     keys = RULES[kind].keys
     out = {}
     for k, v in params.items():
-        if k in keys and not keys[k].required and (v == keys[k].default or (k == "stride" and keys[k].default is None and v == params.get("kernel"))):
+        if (
+            k in keys
+            and not keys[k].required
+            and (v == keys[k].default or (k == "stride" and keys[k].default is None and v == params.get("kernel")))
+        ):
             if not (k == "bias" and v == "untied"):
                 continue
         out[k] = v
     return out
 
 
-SHAPE_AGNOSTIC = {"dropout", "identity", "relu", "relu6", "leakyrelu", "elu", "sigmoid", "tanh", "gelu", "silu", "hardswish", "hardsigmoid", "softplus"}
-ACT_TO_KEY = {"relu", "relu6", "leakyrelu", "elu", "sigmoid", "tanh", "gelu", "silu", "hardswish", "hardsigmoid", "softplus", "softmax", "logsoftmax"}
+SHAPE_AGNOSTIC = {
+    "dropout",
+    "identity",
+    "relu",
+    "relu6",
+    "leakyrelu",
+    "elu",
+    "sigmoid",
+    "tanh",
+    "gelu",
+    "silu",
+    "hardswish",
+    "hardsigmoid",
+    "softplus",
+}
+ACT_TO_KEY = {
+    "relu",
+    "relu6",
+    "leakyrelu",
+    "elu",
+    "sigmoid",
+    "tanh",
+    "gelu",
+    "silu",
+    "hardswish",
+    "hardsigmoid",
+    "softplus",
+    "softmax",
+    "logsoftmax",
+}
 
 
-def import_module(model: nn.Module, input_shape: tuple[int, ...], name: str | None = None, blocks: bool = True) -> ImportResult:
+def import_module(
+    model: nn.Module, input_shape: tuple[int, ...], name: str | None = None, blocks: bool = True
+) -> ImportResult:
     """Trace ``model`` (one input of per-sample shape ``input_shape``) into a spec."""
     if not isinstance(model, nn.Module):
         raise ImportFailure(f"expected a torch.nn.Module, got {type(model).__name__}")

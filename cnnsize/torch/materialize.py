@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..geometry import per_axis, resolve_padding, window
+from cnnsize.engine.geometry import per_axis, resolve_padding, window
 
 DTYPES = {
     "float64": torch.float64,
@@ -89,11 +89,24 @@ class TableConv(nn.Module):
     would have too many parameters and FLOPs).
     """
 
-    def __init__(self, table: list[list[int]], kernel: Sequence[int], stride: Sequence[int], padding: Sequence[int], dilation: Sequence[int], bias: bool) -> None:
+    def __init__(
+        self,
+        table: list[list[int]],
+        kernel: Sequence[int],
+        stride: Sequence[int],
+        padding: Sequence[int],
+        dilation: Sequence[int],
+        bias: bool,
+    ) -> None:
         super().__init__()
         self.table = [list(r) for r in table]
         self.nd = len(kernel)
-        self.kernel, self.stride, self.padding, self.dilation = tuple(kernel), tuple(stride), tuple(padding), tuple(dilation)
+        self.kernel, self.stride, self.padding, self.dilation = (
+            tuple(kernel),
+            tuple(stride),
+            tuple(padding),
+            tuple(dilation),
+        )
         lengths: list[int] = []
         for row in table:
             if len(row) not in lengths:
@@ -108,7 +121,9 @@ class TableConv(nn.Module):
             w = torch.empty(len(rows), n, *kernel)
             nn.init.kaiming_uniform_(w, a=math.sqrt(5))
             self.weights.append(nn.Parameter(w))
-            self.register_buffer(f"index{i}", torch.tensor([c for j in rows for c in table[j]], dtype=torch.long), persistent=False)
+            self.register_buffer(
+                f"index{i}", torch.tensor([c for j in rows for c in table[j]], dtype=torch.long), persistent=False
+            )
         inverse = [0] * len(order)
         for pos, j in enumerate(order):
             inverse[j] = pos
@@ -244,7 +259,9 @@ class Merge(nn.Module):
     """add / mul / concat of several inputs. Shapes broadcast as the analysis
     does: per-sample axes aligned from the left (a [C] gate scales [C, H, W])."""
 
-    def __init__(self, kind: str, in_shapes: Sequence[Sequence[int]], axis: int = 0, act: nn.Module | None = None) -> None:
+    def __init__(
+        self, kind: str, in_shapes: Sequence[Sequence[int]], axis: int = 0, act: nn.Module | None = None
+    ) -> None:
         super().__init__()
         self.kind, self.axis = kind, axis
         rank = max(len(s) for s in in_shapes)
@@ -318,7 +335,9 @@ def _sym(pads: Sequence[tuple[int, int]]) -> tuple[int, ...] | None:
     return tuple(a for a, _ in pads) if all(a == b for a, b in pads) else None
 
 
-def _conv_parts(p: dict[str, Any], cin: int, sp: tuple[int, ...], filters: int, groups: int, out: tuple[int, ...], bias: Any) -> tuple[nn.Module, nn.Module | None, nn.Module | None]:
+def _conv_parts(
+    p: dict[str, Any], cin: int, sp: tuple[int, ...], filters: int, groups: int, out: tuple[int, ...], bias: Any
+) -> tuple[nn.Module, nn.Module | None, nn.Module | None]:
     nd = len(sp)
     w = window(sp, p["kernel"], p["stride"], p["padding"], p["dilation"])
     sym = _sym(w.pads)
@@ -360,7 +379,15 @@ def build_layer(kind: str, p: dict[str, Any], in_shapes: list[tuple[int, ...]], 
         pads = resolve_padding(p["padding"], sp, [1] * nd, s)
         sym = _sym(pads)
         op = _cls("ConvTranspose", nd)(
-            c, p["filters"], k, s, sym if sym is not None else 0, per_axis(p["output_padding"], nd, "output_padding", 0), p["groups"], bias=p["bias"], dilation=d
+            c,
+            p["filters"],
+            k,
+            s,
+            sym if sym is not None else 0,
+            per_axis(p["output_padding"], nd, "output_padding", 0),
+            p["groups"],
+            bias=p["bias"],
+            dilation=d,
         )
         return Layer(op, crop=None if sym is not None else Crop(pads), act=_act(p))
     if kind in ("maxpool", "avgpool", "lppool"):
@@ -373,29 +400,41 @@ def build_layer(kind: str, p: dict[str, Any], in_shapes: list[tuple[int, ...]], 
         pool: nn.Module
         if not native and any(a or b for a, b in w.pads):
             if kind == "avgpool" and not p["count_include_pad"]:
-                raise NotImplementedError("avgpool with count_include_pad: false and asymmetric padding has no exact torch form")
+                raise NotImplementedError(
+                    "avgpool with count_include_pad: false and asymmetric padding has no exact torch form"
+                )
             pad = Pad(_torch_pads(w.pads), value=float("-inf") if kind == "maxpool" else 0.0)
         if kind == "maxpool":
             pool = _cls("MaxPool", nd)(w.kernel, w.stride, padding, w.dilation, ceil_mode=p["ceil_mode"])
         elif kind == "avgpool":
-            pool = _cls("AvgPool", nd)(w.kernel, w.stride, padding, ceil_mode=p["ceil_mode"], count_include_pad=p["count_include_pad"])
+            pool = _cls("AvgPool", nd)(
+                w.kernel, w.stride, padding, ceil_mode=p["ceil_mode"], count_include_pad=p["count_include_pad"]
+            )
         else:
             pool = _cls("LPPool", nd)(p["p"], w.kernel, w.stride, ceil_mode=p["ceil_mode"])
         crop = None
         if pad is not None and p["ceil_mode"]:
             # an explicit pad turns padding into input, which can admit one more
             # ceil-mode window than torch's rule for padding allows: drop it
-            got = window([n + a + b for n, (a, b) in zip(sp, w.pads)], w.kernel, w.stride, 0, w.dilation, True, pool=True).out
+            got = window(
+                [n + a + b for n, (a, b) in zip(sp, w.pads)], w.kernel, w.stride, 0, w.dilation, True, pool=True
+            ).out
             if list(got) != list(w.out):
                 crop = Crop([(0, g - o) for g, o in zip(got, w.out)])
         return Layer(pool, pad=pad, crop=crop)
     if kind == "subsample":
         stride = p["stride"] if p.get("stride") is not None else p["kernel"]
-        return Layer(Subsample(c, per_axis(p["kernel"], nd, "kernel", 1), per_axis(stride, nd, "stride", 1)), act=_act(p))
+        return Layer(
+            Subsample(c, per_axis(p["kernel"], nd, "kernel", 1), per_axis(stride, nd, "stride", 1)), act=_act(p)
+        )
     if kind in ("globalavgpool", "globalmaxpool"):
         return Layer(_cls("AdaptiveAvgPool" if kind == "globalavgpool" else "AdaptiveMaxPool", nd)(1))
     if kind in ("adaptiveavgpool", "adaptivemaxpool"):
-        return Layer(_cls("AdaptiveAvgPool" if kind == "adaptiveavgpool" else "AdaptiveMaxPool", nd)(per_axis(p["output"], nd, "output", 1)))
+        return Layer(
+            _cls("AdaptiveAvgPool" if kind == "adaptiveavgpool" else "AdaptiveMaxPool", nd)(
+                per_axis(p["output"], nd, "output", 1)
+            )
+        )
     if kind == "fc":
         return Layer(nn.Linear(prod(x), p["units"], bias=p["bias"]), act=_act(p), flatten=len(x) > 1)
     if kind == "rbf":
@@ -500,8 +539,8 @@ class Materialized(nn.Module):
 
 
 def _analysis(obj: Any) -> Any:
-    from ..analysis import Analysis, analyze
-    from ..spec import Spec, load_spec, parse
+    from cnnsize.engine.analysis import Analysis, analyze
+    from cnnsize.engine.spec import Spec, load_spec, parse
 
     if isinstance(obj, Analysis):
         return obj

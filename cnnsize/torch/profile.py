@@ -6,7 +6,7 @@ Per layer: output shape and parameters (must be equal), FLOPs against
 (must be equal), activation bytes against the tensor the layer produced, and
 time (median over repeats, after warm-up, from forward hooks) against a
 roofline estimate for the device. The result is a plain dict (schema
-``cnnsize.profile/1``); cnnsize/render_profile.py renders it.
+``cnnsize.profile/1``); cnnsize/render/profile.py renders it.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from .materialize import DTYPES, materialize
+from cnnsize.torch.materialize import DTYPES, materialize
 
 SCHEMA = "cnnsize.profile/1"
 # the estimate the safety check compares with available memory:
@@ -88,7 +88,13 @@ def check_memory(a: Any, device: str, limit: int | None = None) -> dict[str, Any
         avail, source = limit, "--memory-limit"
     else:
         avail, source = available_memory(device)
-    info = {**est, "available_bytes": avail, "available_source": source, "margin_factor": MARGIN_FACTOR, "margin_bytes": MARGIN_BYTES}
+    info = {
+        **est,
+        "available_bytes": avail,
+        "available_source": source,
+        "margin_factor": MARGIN_FACTOR,
+        "margin_bytes": MARGIN_BYTES,
+    }
     if est["with_margin"] > avail:
         raise MemoryRefused(est["with_margin"], avail, source, device)
     return info
@@ -115,7 +121,14 @@ class DeviceProfile:
         return self.vector.get(dtype) or self.vector.get("float32") or self.matrix_peak(dtype, False)
 
     def to_json(self) -> dict[str, Any]:
-        return {"key": self.key, "name": self.name, "bandwidth_bytes_per_s": self.bandwidth, "matrix_flops_per_s": self.matrix, "vector_flops_per_s": self.vector, "source": self.source}
+        return {
+            "key": self.key,
+            "name": self.name,
+            "bandwidth_bytes_per_s": self.bandwidth,
+            "matrix_flops_per_s": self.matrix,
+            "vector_flops_per_s": self.vector,
+            "source": self.source,
+        }
 
 
 def device_files() -> list[str]:
@@ -278,9 +291,11 @@ def resolve_profile(device: str, dtype: str, named: str | None = None, recalibra
     devs = load_devices()
     if named:
         if named not in devs:
-            from ..errors import did_you_mean
+            from cnnsize.engine.errors import did_you_mean
 
-            raise KeyError(f"unknown device profile '{named}'; {did_you_mean(named, devs) or 'known: ' + ', '.join(sorted(devs))}")
+            raise KeyError(
+                f"unknown device profile '{named}'; {did_you_mean(named, devs) or 'known: ' + ', '.join(sorted(devs))}"
+            )
         return devs[named]
     if device.startswith("cuda"):
         hit = match_device(device_name(device), devs)
@@ -338,13 +353,15 @@ def _maxrss_bytes() -> int:
 def _roofline(a: Any, dev: DeviceProfile, dtype: str, device: str) -> dict[str, dict[str, Any]]:
     """Per layer: the work (cnnsize convention FLOPs, all element-wise work
     included), the bytes it must move, and max(compute time, memory time)."""
-    from ..units import DTYPE_BYTES
+    from cnnsize.engine.units import DTYPE_BYTES
 
     if a.convention != "cnnsize":
         # the work of a layer is every FLOP cnnsize counts (element-wise work included)
-        from ..analysis import analyze
+        from cnnsize.engine.analysis import analyze
 
-        a = analyze(a.spec, input_shape=a.input_shape, batch=a.batch, dtype=a.dtype, convention="cnnsize", optimizer=a.optimizer)
+        a = analyze(
+            a.spec, input_shape=a.input_shape, batch=a.batch, dtype=a.dtype, convention="cnnsize", optimizer=a.optimizer
+        )
 
     nbytes = DTYPE_BYTES[dtype]
     sizes = {"input": a.totals["input_bytes"]}
@@ -355,7 +372,9 @@ def _roofline(a: Any, dev: DeviceProfile, dtype: str, device: str) -> dict[str, 
         mac_flops = 2 * r.raw_macs * a.batch
         other = (r.flops - 2 * r.raw_macs) * a.batch
         moved = sum(sizes[i] for i in r.inputs) + r.activation_bytes + r.param_bytes + r.buffers * nbytes
-        tf32 = cuda and (torch.backends.cuda.matmul.allow_tf32 if r.kind in ("fc", "rbf") else torch.backends.cudnn.allow_tf32)
+        tf32 = cuda and (
+            torch.backends.cuda.matmul.allow_tf32 if r.kind in ("fc", "rbf") else torch.backends.cudnn.allow_tf32
+        )
         t_compute = mac_flops / dev.matrix_peak(dtype, tf32) + other / dev.vector_peak(dtype)
         t_memory = moved / dev.bandwidth
         out[r.name] = {
@@ -465,24 +484,30 @@ def profile(
 
     def tpre(n: str) -> Callable[..., None]:
         if cuda:
+
             def hook(mod: Any, args: Any) -> None:
                 e = torch.cuda.Event(enable_timing=True)
                 e.record()
                 t_start[n] = e
         else:
+
             def hook(mod: Any, args: Any) -> None:
                 t_start[n] = time.perf_counter_ns()
+
         return hook
 
     def tpost(n: str) -> Callable[..., None]:
         if cuda:
+
             def hook(mod: Any, args: Any, out: Any) -> None:
                 e = torch.cuda.Event(enable_timing=True)
                 e.record()
                 events.append((n, t_start[n], e))
         else:
+
             def hook(mod: Any, args: Any, out: Any) -> None:
                 times[n].append((time.perf_counter_ns() - t_start[n]) * 1e-9)
+
         return hook
 
     x = torch.randn(batch, *a.input_shape, device=tdev, dtype=DTYPES[dtype])
@@ -494,7 +519,9 @@ def profile(
             step += 1
             tick("warm-up", step, total_passes)
         _sync(device)
-        handles = [m.register_forward_pre_hook(tpre(n)) for n, m in mods] + [m.register_forward_hook(tpost(n)) for n, m in mods]
+        handles = [m.register_forward_pre_hook(tpre(n)) for n, m in mods] + [
+            m.register_forward_hook(tpost(n)) for n, m in mods
+        ]
         for _ in range(repeat):
             events.clear()
             model(x)
@@ -590,7 +617,12 @@ def profile(
         "batch": batch,
         "dtype": dtype,
         "flops_convention": "torch",
-        "device": {"name": device_name(device), "torch_device": device, "threads": torch.get_num_threads(), "torch": torch.__version__},
+        "device": {
+            "name": device_name(device),
+            "torch_device": device,
+            "threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+        },
         "device_profile": dev.to_json(),
         "repeat": repeat,
         "warmup": warmup,

@@ -1,0 +1,57 @@
+"""``cnnsize import torch MODULE:CALLABLE``: a torch model as a spec (torch.fx)."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.group("import")
+def import_() -> None:
+    """Write a spec from a model of another framework."""
+
+
+@import_.command("torch")
+@click.argument("target", metavar="MODULE:CALLABLE")
+@click.option(
+    "--input", "input_", default="3x224x224", show_default=True, metavar="CxHxW", help="Per-sample input shape."
+)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write the spec to FILE instead of stdout."
+)
+@click.option("--name", help="Model name in the spec (default: the callable's name).")
+@click.option("--flat", is_flag=True, help="One line per layer: no blocks for repeated modules.")
+def torch_(target: str, input_: str, output: str | None, name: str | None, flat: bool) -> None:
+    """Trace a torch.nn.Module with torch.fx and write the equivalent spec.
+
+    MODULE:CALLABLE names a module object, or a callable that builds one with no
+    arguments (it is called on the meta device: no weights are allocated), e.g.
+    mypackage.models:resnet18 or path/to/models.py:Net. Nodes that the spec format
+    cannot express are listed on stderr and in the spec's header (exit 0: the
+    spec is written with stand-ins); a model that cannot be traced exits 3.
+    """
+    from cnnsize.commands.cli import EXIT_SPEC, interrupted, parse_shape, usage_error
+
+    shape = parse_shape(input_)
+    assert shape is not None
+    try:
+        from cnnsize.torch.importer import ImportFailure, import_module, load_callable
+    except ImportError as exc:
+        usage_error(str(exc))
+    try:
+        model = load_callable(target)
+        res = import_module(model, shape, name or target.rpartition(":")[2], blocks=not flat)
+    except ImportFailure as exc:
+        click.echo(f"cnnsize: import: {exc}", err=True)
+        raise SystemExit(EXIT_SPEC) from None
+    except KeyboardInterrupt:
+        interrupted()
+    for u in res.unsupported:
+        click.echo(f"cnnsize: warning: not expressed: {u}", err=True)
+    for n in res.notes:
+        click.echo(f"cnnsize: note: {n}", err=True)
+    if output:
+        with open(output, "w", encoding="utf-8") as fh:
+            fh.write(res.yaml)
+        click.echo(f"wrote {output}: {len(res.spec['layers'])} layers", err=True)
+    else:
+        click.echo(res.yaml, nl=False)
