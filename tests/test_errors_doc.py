@@ -12,7 +12,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # the ways a code is written where a diagnostic is made
 RAISED = [
     re.compile(r'(?:RuleError|Diagnostic|_fail|\.err|\berr)\(\s*"([a-z0-9-]+)"'),
-    re.compile(r'\bcode(?:, hint)? = "([a-z0-9-]+)"'),
+    re.compile(r'\bcode(?:, hint)? = \(?\s*"([a-z0-9-]+)"'),
 ]
 DOC_ROW = re.compile(r"^\| `([a-z0-9-]+)` \|", re.M)
 
