@@ -5,7 +5,7 @@ can be checked to change no output byte.
     ... change the code ...
     python benchmarks/check_identical.py --compare /tmp/before.json
 
-Covers, for every spec in specs/: the JSON report under each convention, the
+Covers, for every spec in specs/: the JSON report under every convention preset, the
 table as printed to a pipe (exact and --raw), and the in-process report of
 the same spec given as a plain dict (cnnsize.analyze_dict). Prints a
 Markdown table of the specs whose output differs (empty when identical) and
@@ -24,9 +24,14 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# every convention preset (listed here, not imported, so that one copy of
+# this script can hash checkouts whose package layouts differ)
+PRESETS = (
+    "cnnsize", "torchvision", "torch", "fvcore", "thop", "ultralytics-thop", "ptflops", "ptflops-aten",
+    "torchinfo", "torchscan", "convnet-burden", "netscope",
+)  # fmt: skip
 VARIANTS: list[list[str]] = [
-    ["--format", "json"],
-    ["--format", "json", "--convention", "torch"],
+    *(["--format", "json", "--convention", c] for c in PRESETS),
     ["--format", "json", "--convention", "torchvision", "--batch", "8", "--dtype", "float16", "--optimizer", "sgd"],
     [],
     ["--raw"],
@@ -51,8 +56,13 @@ def _dict_reports(specs: list[str]) -> dict[str, str]:
     import yaml
 
     import cnnsize
-    from cnnsize.engine.errors import SpecError
-    from cnnsize.views.report import to_dict
+
+    try:
+        from cnnsize.engine.errors import SpecError
+        from cnnsize.views.report import to_dict
+    except ImportError:  # a checkout from before the engine/views layout
+        from cnnsize.errors import SpecError  # type: ignore[no-redef]
+        from cnnsize.report import to_dict  # type: ignore[no-redef]
 
     out = {}
     for spec in specs:
