@@ -1,7 +1,7 @@
 """``cnnsize check SPEC...``: hold specs to budgets (params, MACs, memory,
 receptive field) in CI. Budgets come from flags and from each spec's
 ``budgets:`` block; a flag overrides the spec's budget of the same name.
-The exit code is decided by :func:`cnnsize.commands.cli.exit_code_for`."""
+The exit code is decided by :func:`cnnsize.commands.outcome.exit_code_for`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from typing import Any
 
 import click
 
-from cnnsize.commands.common import analysis_options
+from cnnsize.commands.common import Options, analyse, analysis_options
+from cnnsize.commands.outcome import exit_code_for, usage_error
 from cnnsize.engine.units import human, parse_quantity
 
 
@@ -40,7 +41,6 @@ BUDGETS: tuple[Budget, ...] = (
     Budget("min_receptive_field", "--min-receptive-field", "receptive field", "receptive_field", "min"),
     Budget("max_receptive_field", "--max-receptive-field", "receptive field", "receptive_field", "max"),
 )
-BY_KEY = {b.key: b for b in BUDGETS}
 
 
 @dataclass
@@ -152,42 +152,14 @@ def evaluate(a: Any, flags: dict[str, int]) -> list[Outcome]:
     return out
 
 
-def _analyse(
-    path: str,
-    input_: str | None,
-    batch: int,
-    dtype: str,
-    convention: str,
-    optimizer: str,
-    sets: tuple[str, ...],
-    flags: dict[str, int],
-) -> Result:
-    from cnnsize.commands.cli import parse_sets, parse_shape
-    from cnnsize.engine.analysis import analyze
-    from cnnsize.engine.errors import Diagnostic, SpecError
-    from cnnsize.engine.spec import load_spec
+def _analyse(path: str, opts: Options, flags: dict[str, int]) -> Result:
+    """One spec's result; an invalid spec is a result too (check goes on)."""
+    from cnnsize.engine.errors import SpecError
 
-    shape = parse_shape(input_)
     try:
-        spec = load_spec(path, parse_sets(sets))
-        if shape is not None and spec.input and len(shape) != len(spec.input):
-            raise SpecError(
-                [
-                    Diagnostic(
-                        "input-rank",
-                        f"--input has {len(shape)} sizes but the spec's input has {len(spec.input)}",
-                        "give channels and the same number of spatial sizes",
-                        spec.input_loc,
-                    )
-                ]
-            )
-        a = analyze(spec, input_shape=shape, batch=batch, dtype=dtype, convention=convention, optimizer=optimizer)
+        a = analyse(path, opts)
     except SpecError as exc:
         return Result(path, diagnostics=list(exc.diagnostics))
-    except RecursionError:
-        return Result(
-            path, diagnostics=[Diagnostic("limit-depth", "the spec is nested too deeply to analyse", "simplify it")]
-        )
     return Result(path, a.model, outcomes=evaluate(a, flags))
 
 
@@ -269,8 +241,6 @@ def _github(results: list[Result]) -> list[str]:
 
 
 def _flag_values(values: dict[str, str | None]) -> dict[str, int]:
-    from cnnsize.commands.cli import usage_error
-
     out = {}
     for b in BUDGETS:
         text = values.get(b.key)
@@ -310,12 +280,7 @@ def _budget_options(fn: Any) -> Any:
 )
 def check(
     specs: tuple[str, ...],
-    input_: str | None,
-    batch: int,
-    dtype: str,
-    convention: str,
-    optimizer: str,
-    sets: tuple[str, ...],
+    opts: Options,
     fmt: str,
     **budget_flags: str | None,
 ) -> None:
@@ -326,10 +291,8 @@ def check(
     budget holds, 1 when any is exceeded, 3 when a spec is invalid. Quantities
     take suffixes: 5M, 1.5G, 100MiB, 2GB.
     """
-    from cnnsize.commands.cli import exit_code_for
-
     flags = _flag_values(budget_flags)
-    results = [_analyse(p, input_, batch, dtype, convention, optimizer, sets, flags) for p in specs]
+    results = [_analyse(p, opts, flags) for p in specs]
     code = exit_code_for(results)
 
     if fmt == "json":
