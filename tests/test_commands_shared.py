@@ -206,3 +206,20 @@ def test_docs_list_every_exit_code():
     section = text.split("## Exit codes", 1)[1].split("\n## ", 1)[0]
     documented = {int(m) for m in re.findall(r"^\| (\d+) \|", section, re.M)}
     assert documented == set(EXIT_CODES)
+
+
+def test_display_flag_is_called_exact_in_code():
+    """--raw (exact integers) has its own name in commands/ and render/, apart
+    from the engine's raw_macs (a rule's MACs before the convention) and the
+    spec's raw_inputs (inputs as written): no identifier there is plain `raw`."""
+    import io
+    import tokenize
+
+    for folder in ("commands", "render"):
+        base = os.path.join(ROOT, "cnnsize", folder)
+        for f in sorted(os.listdir(base)):
+            if f.endswith(".py"):
+                with open(os.path.join(base, f), encoding="utf-8") as fh:
+                    toks = tokenize.generate_tokens(io.StringIO(fh.read()).readline)
+                    names = {t.string for t in toks if t.type == tokenize.NAME}
+                assert "raw" not in names, f"{folder}/{f}"

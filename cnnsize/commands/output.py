@@ -7,12 +7,14 @@ The data is written to a temporary file in FILE's folder, flushed to disk,
 then renamed over FILE in one step (os.replace): a run that fails, is
 interrupted (Ctrl-C, kill -9) or races another writer leaves FILE as it was,
 byte for byte, or complete. Through a symbolic link, the file it points to is
-replaced. A missing folder, a folder that cannot be written, a full disk:
+replaced. A FILE that is not a regular file (/dev/null, /dev/stdout, a FIFO)
+is written in place. A missing folder, a folder that cannot be written, a full disk:
 a usage error (exit 2) naming the file, never an internal error."""
 
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
@@ -29,6 +31,16 @@ def output_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("-o", "--output", type=click.Path(dir_okay=False), metavar="FILE", help=OUTPUT_HELP)(fn)
 
 
+def _special(output: str) -> bool:
+    """An existing FILE that is not a regular file (a device, a FIFO, a
+    terminal): there is no previous content to keep, and replacing it would
+    be wrong (``-o /dev/null`` run as root would replace the device)."""
+    try:
+        return not stat.S_ISREG(os.stat(output).st_mode)
+    except OSError:
+        return False
+
+
 def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
     return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
@@ -38,6 +50,8 @@ def guard(output: str | None, inputs: Iterable[str] = ()) -> None:
     cannot be written at all."""
     if not output:
         return
+    if _special(output):
+        return  # /dev/null, /dev/stdout, a FIFO: written in place, nothing to lose or to link
     target = os.path.realpath(output)
     folder = os.path.dirname(target)
     if not os.path.isdir(folder):
@@ -74,6 +88,13 @@ def _cannot_write(output: str, exc: OSError) -> None:
 def opened(output: str) -> Iterator[TextIO]:
     """A text file to write ``output``'s new content into; it replaces
     ``output`` only when the block ends without an exception."""
+    if _special(output):
+        try:
+            with open(output, "w", encoding="utf-8") as fh:
+                yield fh
+        except OSError as exc:
+            _cannot_write(output, exc)
+        return
     target = os.path.realpath(output)
     folder, name = os.path.split(target)
     try:
