@@ -265,3 +265,11 @@ def test_concurrent_writers_leave_one_complete_file(tmp_path):
         assert [p.wait(timeout=120) for p in procs] == [0, 0]
         assert out.read_bytes() in want
     assert not list(tmp_path.glob(".out.json.*.tmp"))
+
+
+def test_schema_and_empty_o_are_usage_errors(spec, tmp_path):
+    out = tmp_path / "no" / "schema.json"
+    res = CliRunner().invoke(cli, ["schema", "-o", str(out)])
+    assert res.exit_code == EXIT_USAGE and f"no such folder '{out.parent}'" in res.stderr
+    res = CliRunner().invoke(cli, ["report", str(spec), "-o", ""])
+    assert res.exit_code == EXIT_USAGE and "-o '': give a file name" in res.stderr

@@ -48,8 +48,10 @@ def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
 def guard(output: str | None, inputs: Iterable[str] = ()) -> None:
     """Refuse, before any work, an -o that would destroy an input or that
     cannot be written at all."""
-    if not output:
+    if output is None:
         return
+    if not output:
+        usage_error("-o '': give a file name")
     if _special(output):
         return  # /dev/null, /dev/stdout, a FIFO: written in place, nothing to lose or to link
     target = os.path.realpath(output)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from cnnsize.commands.output import emit, output_option
+from cnnsize.commands.output import emit, guard, output_option
 
 
 @click.command()
@@ -16,4 +16,5 @@ def schema(output: str | None) -> None:
     see docs/spec.md, "Editor support"."""
     from cnnsize.engine.schema import render
 
+    guard(output)
     emit(render(), output)
