@@ -10,9 +10,10 @@ import sys
 import pytest
 from specs_inline import VGG16, VGG16_MACS, VGG16_PARAMS
 
-from cnnsize.commands.check import BUDGETS, gh_annotation, gh_data, gh_prop
-from cnnsize.commands.cli import EXIT_BUDGET, EXIT_OK, EXIT_SPEC, exit_code_for
+from cnnsize.commands.outcome import EXIT_BUDGET, EXIT_OK, EXIT_SPEC, exit_code_for
 from cnnsize.engine.spec import BUDGET_KEYS
+from cnnsize.render.check import gh_annotation, gh_data, gh_prop
+from cnnsize.views.check import BUDGETS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -10,9 +10,9 @@ import sys
 
 import pytest
 
-from cnnsize.commands.sweep import bar
 from cnnsize.engine.analysis import analyze
 from cnnsize.engine.spec import loads_spec
+from cnnsize.render.sweep import bar
 from cnnsize.views.sweep import METRICS, SweepSyntaxError, expand_batches, expand_inputs, run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

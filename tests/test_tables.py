@@ -139,7 +139,7 @@ def test_published_figures_that_do_not_add_up_are_called_out(built):
 
 
 def test_committed_docs_tables_md_is_current(built):
-    from cnnsize.commands.tables import render_md
+    from cnnsize.render.tables import render_md
 
     with open(os.path.join(ROOT, "docs", "tables.md"), encoding="utf-8") as fh:
         committed = fh.read()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from cnnsize.commands.common import analyse_path, analysis_options
+from cnnsize.commands.common import Options, analyse_or_exit, analysis_options
+from cnnsize.commands.output import emit, guard, output_option
 
 
 @click.command()
@@ -18,19 +19,8 @@ from cnnsize.commands.common import analyse_path, analysis_options
     show_default=True,
     help="Top to bottom or left to right.",
 )
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write to FILE instead of stdout.")
-def graph(
-    spec: str,
-    input_: str | None,
-    batch: int,
-    dtype: str,
-    convention: str,
-    optimizer: str,
-    sets: tuple[str, ...],
-    fmt: str,
-    direction: str,
-    output: str | None,
-) -> None:
+@output_option
+def graph(spec: str, opts: Options, fmt: str, direction: str, output: str | None) -> None:
     """Print the layer graph of SPEC as a Mermaid flowchart or Graphviz DOT.
 
     Nodes are layers (name and kind); each edge is labelled with the shape of
@@ -39,15 +29,12 @@ def graph(
     from cnnsize.engine.analysis import build_graph
     from cnnsize.render import graph as render_graph
 
-    a = analyse_path(spec, input_, batch, dtype, convention, optimizer, sets)
+    guard(output, [spec])
+    a = analyse_or_exit(spec, opts)
     g = build_graph(a.spec)
     text = (
         render_graph.mermaid(a, g, "TD" if direction == "TB" else "LR")
         if fmt == "mermaid"
         else render_graph.dot(a, g, direction)
     )
-    if output:
-        with open(output, "w", encoding="utf-8") as fh:
-            fh.write(text)
-    else:
-        click.echo(text, nl=False)
+    emit(text, output)

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 import click
+
+from cnnsize.commands.common import parse_shape
+from cnnsize.commands.outcome import EXIT_SPEC, interrupted, usage_error
+from cnnsize.commands.output import emit, guard
 
 
 @click.group("import")
@@ -16,7 +22,11 @@ def import_() -> None:
     "--input", "input_", default="3x224x224", show_default=True, metavar="CxHxW", help="Per-sample input shape."
 )
 @click.option(
-    "-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write the spec to FILE instead of stdout."
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="Write the spec to FILE instead of stdout (atomically; never onto the model's file).",
 )
 @click.option("--name", help="Model name in the spec (default: the callable's name).")
 @click.option("--flat", is_flag=True, help="One line per layer: no blocks for repeated modules.")
@@ -29,10 +39,10 @@ def torch_(target: str, input_: str, output: str | None, name: str | None, flat:
     cannot express are listed on stderr and in the spec's header (exit 0: the
     spec is written with stand-ins); a model that cannot be traced exits 3.
     """
-    from cnnsize.commands.cli import EXIT_SPEC, interrupted, parse_shape, usage_error
-
     shape = parse_shape(input_)
     assert shape is not None
+    module = target.rpartition(":")[0]
+    guard(output, [module] if module.endswith(".py") or os.sep in module else [])
     try:
         from cnnsize.torch.importer import ImportFailure, import_module, load_callable
     except ImportError as exc:
@@ -49,9 +59,6 @@ def torch_(target: str, input_: str, output: str | None, name: str | None, flat:
         click.echo(f"cnnsize: warning: not expressed: {u}", err=True)
     for n in res.notes:
         click.echo(f"cnnsize: note: {n}", err=True)
+    emit(res.yaml, output)
     if output:
-        with open(output, "w", encoding="utf-8") as fh:
-            fh.write(res.yaml)
         click.echo(f"wrote {output}: {len(res.spec['layers'])} layers", err=True)
-    else:
-        click.echo(res.yaml, nl=False)

@@ -8,13 +8,17 @@ from typing import Any
 
 import click
 
+from cnnsize.commands.common import Options, analyse_or_exit, analyse_spec, analysis_options, exact_option
+from cnnsize.commands.outcome import fail_budget, fail_spec, interrupted, usage_error
+from cnnsize.commands.output import emit, emit_rich, guard, output_option
+from cnnsize.engine.errors import SpecError
+
 PROFILE_DTYPES = ["float32", "float16", "bfloat16", "float64"]
 
 
 @click.command()
 @click.argument("spec", type=click.Path(dir_okay=True, path_type=str))
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
-@click.option("--batch", type=click.IntRange(1, 10**6), default=1, show_default=True)
 @click.option(
     "--repeat",
     type=click.IntRange(1, 10**6),
@@ -29,11 +33,9 @@ PROFILE_DTYPES = ["float32", "float16", "bfloat16", "float64"]
     show_default=True,
     help="Untimed forward passes before timing.",
 )
-@click.option("--dtype", type=click.Choice(PROFILE_DTYPES), default="float32", show_default=True)
-@click.option("--input", "input_", metavar="CxHxW", help="Override the spec's input shape.")
-@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Override a spec var (repeatable).")
+@analysis_options(fixed={"convention": "cnnsize", "optimizer": "none"})
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "md", "csv"]), default="table", show_default=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write to FILE instead of stdout.")
+@output_option
 @click.option(
     "--force", is_flag=True, help="Run even if the estimated peak memory exceeds what the device has available."
 )
@@ -50,16 +52,13 @@ PROFILE_DTYPES = ["float32", "float16", "bfloat16", "float64"]
     "--recalibrate", is_flag=True, help="Measure this device's FLOP/s and bandwidth again instead of using the cache."
 )
 @click.option("--threads", type=click.IntRange(1, 4096), help="CPU threads for torch (default: torch's own choice).")
-@click.option("--raw", is_flag=True, help="Exact integers instead of 61.1M.")
+@exact_option
 def profile(
     spec: str,
     device: str,
-    batch: int,
+    opts: Options,
     repeat: int,
     warmup: int,
-    dtype: str,
-    input_: str | None,
-    sets: tuple[str, ...],
     fmt: str,
     output: str | None,
     force: bool,
@@ -67,7 +66,7 @@ def profile(
     profile_name: str | None,
     recalibrate: bool,
     threads: int | None,
-    raw: bool,
+    exact: bool,
 ) -> None:
     """Run SPEC in torch and compare every estimate with the measurement.
 
@@ -77,18 +76,13 @@ def profile(
     roofline estimate. Refuses (exit 1) when the estimated peak memory exceeds
     the memory available, unless --force.
     """
-    from cnnsize.commands.cli import interrupted
-
     try:
         _run(
             spec,
             device,
-            batch,
+            opts,
             repeat,
             warmup,
-            dtype,
-            input_,
-            sets,
             fmt,
             output,
             force,
@@ -96,7 +90,7 @@ def profile(
             profile_name,
             recalibrate,
             threads,
-            raw,
+            exact,
         )
     except KeyboardInterrupt:
         interrupted()
@@ -105,12 +99,9 @@ def profile(
 def _run(
     spec: str,
     device: str,
-    batch: int,
+    opts: Options,
     repeat: int,
     warmup: int,
-    dtype: str,
-    input_: str | None,
-    sets: tuple[str, ...],
     fmt: str,
     output: str | None,
     force: bool,
@@ -118,14 +109,17 @@ def _run(
     profile_name: str | None,
     recalibrate: bool,
     threads: int | None,
-    raw: bool,
+    exact: bool,
 ) -> None:
     import re
 
-    from cnnsize.commands.cli import fail_budget, usage_error
-    from cnnsize.commands.common import analyse_path
-    from cnnsize.engine.analysis import analyze
     from cnnsize.engine.units import parse_quantity
+
+    batch, dtype = opts.batch, opts.dtype
+    if dtype not in PROFILE_DTYPES:
+        usage_error(
+            f"--dtype {dtype}: profile runs {', '.join(PROFILE_DTYPES)} (it times a floating-point forward pass in torch)"
+        )
 
     if not re.fullmatch(r"cpu|cuda(:\d+)?", device):
         usage_error(f"--device {device!r}: use cpu, cuda or cuda:N")
@@ -135,8 +129,12 @@ def _run(
             limit = parse_quantity(memory_limit)
         except ValueError as exc:
             usage_error(f"--memory-limit: {exc}")
-    a = analyse_path(spec, input_, batch, dtype, "cnnsize", "none", sets, "json" if fmt == "json" else "text")
-    a_torch = analyze(a.spec, input_shape=a.input_shape, batch=batch, dtype=dtype, convention="torch", optimizer="none")
+    guard(output, [spec])
+    a = analyse_or_exit(spec, opts, fmt)
+    try:
+        a_torch = analyse_spec(a.spec, opts.with_convention("torch"), a.input_shape)
+    except SpecError as exc:
+        fail_spec(exc, "json" if fmt == "json" else "text")
     try:
         import torch
 
@@ -196,8 +194,7 @@ def _run(
         try:
             result = prof.profile(a, a_torch, device, repeat, warmup, devprof, mem, tick)
         except NotImplementedError as exc:
-            from cnnsize.commands.cli import fail_spec
-            from cnnsize.engine.errors import Diagnostic, SpecError
+            from cnnsize.engine.errors import Diagnostic
 
             fail_spec(
                 SpecError(
@@ -214,7 +211,7 @@ def _run(
     finally:
         if progress is not None:
             progress.stop()
-    _emit(result, fmt, output, raw)
+    _emit(result, fmt, output, exact)
     if result["totals"]["mismatched_layers"]:
         click.echo(
             f"cnnsize: warning: {result['totals']['mismatched_layers']} layer(s) where the estimate and the run disagree (marked MISMATCH)",
@@ -241,22 +238,10 @@ def _progress() -> Any:
     )
 
 
-def _emit(result: dict[str, Any], fmt: str, output: str | None, raw: bool) -> None:
+def _emit(result: dict[str, Any], fmt: str, output: str | None, exact: bool) -> None:
     from cnnsize.render import profile as render_profile
 
     if fmt == "table":
-        from rich.console import Console
-
-        if output:
-            with open(output, "w", encoding="utf-8") as fh:
-                render_profile.render_table(result, Console(file=fh, width=240), raw)
-        else:
-            con = Console()
-            render_profile.render_table(result, con if con.is_terminal else Console(width=240), raw)
+        emit_rich(lambda con: render_profile.render_table(result, con, exact), output, 240, 240)
         return
-    text = render_profile.FORMATS[fmt](result, raw)
-    if output:
-        with open(output, "w", encoding="utf-8") as fh:
-            fh.write(text)
-    else:
-        click.echo(text, nl=not text.endswith("\n"))
+    emit(render_profile.FORMATS[fmt](result, exact), output)

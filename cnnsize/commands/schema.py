@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import click
 
+from cnnsize.commands.output import emit, guard, output_option
+
 
 @click.command()
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write to FILE instead of stdout.")
+@output_option
 def schema(output: str | None) -> None:
     """Print the JSON Schema (Draft 2020-12) of the spec format.
 
@@ -14,9 +16,5 @@ def schema(output: str | None) -> None:
     see docs/spec.md, "Editor support"."""
     from cnnsize.engine.schema import render
 
-    text = render()
-    if output:
-        with open(output, "w", encoding="utf-8") as fh:
-            fh.write(text)
-    else:
-        click.echo(text, nl=False)
+    guard(output)
+    emit(render(), output)

@@ -33,7 +33,7 @@ def _cell(v: Any) -> Any:
     return "" if v is None else v
 
 
-def render(a: Any, raw: bool = False) -> str:
+def render(a: Any, exact: bool = False) -> str:
     from cnnsize.views.report import to_dict
 
     d = to_dict(a)
@@ -49,7 +49,7 @@ def render(a: Any, raw: bool = False) -> str:
     return buf.getvalue()
 
 
-def render_compare(d: dict[str, Any], raw: bool = False) -> str:
+def render_compare(d: dict[str, Any], exact: bool = False) -> str:
     names, ratio_heads = compare_headers(d)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")

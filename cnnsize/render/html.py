@@ -66,7 +66,7 @@ def _short(name: str, n: int = 20) -> str:
     return name if len(name) <= n else name[: n - 1] + "…"
 
 
-def _layer_chart(layers: list[dict[str, Any]], totals: dict[str, Any], raw: bool) -> str:
+def _layer_chart(layers: list[dict[str, Any]], totals: dict[str, Any], exact: bool) -> str:
     """Three bar series side by side, one bar row per layer, each series
     scaled to its largest layer, labelled with the value and share of total."""
     n = len(layers)
@@ -93,7 +93,7 @@ def _layer_chart(layers: list[dict[str, Any]], totals: dict[str, Any], raw: bool
         peak = max((layer[key] for layer in layers), default=0)
         out.append(f'<text x="{x0}" y="18" font-size="14" font-weight="600" fill="{color}">{escape(label)}</text>')
         out.append(
-            f'<text x="{x0}" y="35" font-size="11" fill="#59636e">total {escape(u.value(total, kind, raw))}; bars scaled to the largest layer</text>'
+            f'<text x="{x0}" y="35" font-size="11" fill="#59636e">total {escape(u.value(total, kind, exact))}; bars scaled to the largest layer</text>'
         )
         out.append(f'<line x1="{x0}" y1="{top - 3}" x2="{x0}" y2="{height - 6}" stroke="#adb5bd" stroke-width="1"/>')
         for i, layer in enumerate(layers):
@@ -101,12 +101,12 @@ def _layer_chart(layers: list[dict[str, Any]], totals: dict[str, Any], raw: bool
             y = top + i * row
             w = 0.0 if not peak else bar_max * v / peak
             share = "" if not (total and v) else (" (<1%)" if v / total < 0.005 else f" ({v / total:.0%})")
-            tip = f"{layer['name']}: {label} {u.exact(v, kind)}{share}"
+            tip = f"{layer['name']}: {label} {u.exact_text(v, kind)}{share}"
             if w > 0:
                 out.append(
                     f'<rect x="{x0}" y="{y + 2}" width="{max(w, 1.0):.1f}" height="{row - 4}" fill="{color}" rx="1"><title>{escape(tip)}</title></rect>'
                 )
-            text = u.value(v, kind, raw) + share if v else "0"
+            text = u.value(v, kind, exact) + share if v else "0"
             out.append(
                 f'<text x="{x0 + w + 4:.1f}" y="{y + row * 0.72:.1f}" font-size="{font - 1}" fill="#3b434b">{escape(text)}</text>'
             )
@@ -134,7 +134,7 @@ def _table(
     return "\n".join(out)
 
 
-def render(a: Any, raw: bool = False) -> str:
+def render(a: Any, exact: bool = False) -> str:
     from cnnsize.views.report import to_dict
 
     d = to_dict(a)
@@ -142,14 +142,18 @@ def render(a: Any, raw: bool = False) -> str:
     num = {k: kind in ("count", "bytes") for k, _h, kind in cols}
     rows = [
         [
-            (u.value(layer.get(k), kind, raw), u.exact(layer.get(k), kind) if num[k] else "", num[k])
+            (u.value(layer.get(k), kind, exact), u.exact_text(layer.get(k), kind) if num[k] else "", num[k])
             for k, _h, kind in cols
         ]
         for layer in d["layers"]
     ]
     tot = u.total_row(d)
     total = [
-        (u.value(tot[k], kind, raw) if k in tot else "", u.exact(tot[k], kind) if k in tot and num[k] else "", num[k])
+        (
+            u.value(tot[k], kind, exact) if k in tot else "",
+            u.exact_text(tot[k], kind) if k in tot and num[k] else "",
+            num[k],
+        )
         for k, _h, kind in cols
     ]
     body = [
@@ -161,7 +165,7 @@ def render(a: Any, raw: bool = False) -> str:
         body.append(f'<p class="sub">source: {escape(d["source"])}</p>')
     body.append("</header>")
     body.append('<section class="cards">')
-    for label, text, ex in u.summary(d, raw):
+    for label, text, ex in u.summary(d, exact):
         body.append(
             f'<div class="card"><div class="k">{escape(label)}</div><div class="v" title="{escape(ex)}">{escape(text)}</div></div>'
         )
@@ -169,7 +173,7 @@ def render(a: Any, raw: bool = False) -> str:
     body += [
         "<h2>Where the cost sits</h2>",
         "<figure>",
-        _layer_chart(d["layers"], d["totals"], raw),
+        _layer_chart(d["layers"], d["totals"], exact),
         "<figcaption>One row per layer; each series is scaled to its largest layer, with the layer's share of the model total in brackets. Hover for exact values.</figcaption>",
         "</figure>",
         "<h2>Per layer</h2>",
@@ -181,7 +185,7 @@ def render(a: Any, raw: bool = False) -> str:
     return _page(f"cnnsize: {d['model']}", body)
 
 
-def _compare_chart(d: dict[str, Any], raw: bool) -> str:
+def _compare_chart(d: dict[str, Any], exact: bool) -> str:
     """Small multiples: one panel per numeric metric, one bar per model,
     scaled to the largest model."""
     names = [m["model"] for m in d["models"]]
@@ -211,22 +215,22 @@ def _compare_chart(d: dict[str, Any], raw: bool) -> str:
             )
             if w > 0:
                 out.append(
-                    f'<rect x="{x0 + label_w}" y="{y}" width="{max(w, 1.0):.1f}" height="{bar_h}" fill="{colors[j % len(colors)]}" rx="1"><title>{escape(name)}: {escape(u.exact(v, row["kind"]))}</title></rect>'
+                    f'<rect x="{x0 + label_w}" y="{y}" width="{max(w, 1.0):.1f}" height="{bar_h}" fill="{colors[j % len(colors)]}" rx="1"><title>{escape(name)}: {escape(u.exact_text(v, row["kind"]))}</title></rect>'
                 )
             out.append(
-                f'<text x="{x0 + label_w + w + 4:.1f}" y="{y + bar_h * 0.75:.1f}" font-size="11" fill="#3b434b">{escape(u.value(v, row["kind"], raw))}</text>'
+                f'<text x="{x0 + label_w + w + 4:.1f}" y="{y + bar_h * 0.75:.1f}" font-size="11" fill="#3b434b">{escape(u.value(v, row["kind"], exact))}</text>'
             )
     out.append("</svg>")
     return "\n".join(out)
 
 
-def render_compare(d: dict[str, Any], raw: bool = False) -> str:
+def render_compare(d: dict[str, Any], exact: bool = False) -> str:
     names, ratio_heads = u.compare_headers(d)
     head = [("metric", False), *((n, True) for n in names), *((h, True) for h in ratio_heads)]
     rows = []
     for row in d["rows"]:
-        vals, ratios = u.compare_cells(row, raw)
-        tips = [u.exact(v, row["kind"]) for v in row["values"]]
+        vals, ratios = u.compare_cells(row, exact)
+        tips = [u.exact_text(v, row["kind"]) for v in row["values"]]
         rows.append(
             [(row["label"], "", False), *((v, t, True) for v, t in zip(vals, tips)), *((r, "", True) for r in ratios)]
         )
@@ -239,7 +243,7 @@ def render_compare(d: dict[str, Any], raw: bool = False) -> str:
         _table(head, rows),
         "<h2>Per metric</h2>",
         "<figure>",
-        _compare_chart(d, raw),
+        _compare_chart(d, exact),
         "<figcaption>Each panel is scaled to the largest model for that metric. Hover for exact values.</figcaption>",
         "</figure>",
         f"<footer>cnnsize {escape(d['cnnsize_version'])} · specs: {escape(', '.join(m['spec'] for m in d['models']))}</footer>",

@@ -63,17 +63,17 @@ def _label(s: str) -> str:
     return "".join(ch if ch.isalnum() else "-" for ch in s.lower()).strip("-") or "model"
 
 
-def render(a: Any, raw: bool = False) -> str:
+def render(a: Any, exact: bool = False) -> str:
     from cnnsize.views.report import to_dict
 
     d = to_dict(a)
     cols = u.LAYER_COLUMNS
     head = [esc(h[0].upper() + h[1:]) for _k, h, _t in cols]
-    rows = [[_cell(u.value(layer.get(k), kind, raw), kind) for k, _h, kind in cols] for layer in d["layers"]]
+    rows = [[_cell(u.value(layer.get(k), kind, exact), kind) for k, _h, kind in cols] for layer in d["layers"]]
     tot = u.total_row(d)
     foot = [
         [
-            r"\textbf{Total}" if k == "name" else (_cell(u.value(tot[k], kind, raw), kind) if k in tot else "")
+            r"\textbf{Total}" if k == "name" else (_cell(u.value(tot[k], kind, exact), kind) if k in tot else "")
             for k, _h, kind in cols
         ]
     ]
@@ -81,17 +81,17 @@ def render(a: Any, raw: bool = False) -> str:
     t = d["totals"]
     caption = (
         f"{esc(d['model'])}: size and cost per layer (input {_cell(u.shape(d['input']), 'shape')}, batch {d['batch']}, "
-        f"{esc(d['dtype'])}, convention {esc(d['convention'])}). Peak inference memory {esc(u.value(t['peak_activation_bytes'], 'bytes', raw))}."
+        f"{esc(d['dtype'])}, convention {esc(d['convention'])}). Peak inference memory {esc(u.value(t['peak_activation_bytes'], 'bytes', exact))}."
     )
     return _tabular(head, rows, align, caption, f"tab:cnnsize-{_label(d['model'])}", foot)
 
 
-def render_compare(d: dict[str, Any], raw: bool = False) -> str:
+def render_compare(d: dict[str, Any], exact: bool = False) -> str:
     names, ratio_heads = u.compare_headers(d)
     head = ["Metric", *(esc(n) for n in names), *(esc(h) for h in ratio_heads)]
     rows = []
     for row in d["rows"]:
-        vals, ratios = u.compare_cells(row, raw)
+        vals, ratios = u.compare_cells(row, exact)
         rows.append([esc(row["label"]), *(_cell(v, row["kind"]) for v in vals), *(_ratio(r) for r in ratios)])
     align = "l" + "r" * (len(head) - 1)
     caption = f"{', '.join(esc(n) for n in names)} compared (batch {d['batch']}, {esc(d['dtype'])}, convention {esc(d['convention'])}); ratios are to {esc(names[0])}."

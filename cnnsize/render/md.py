@@ -20,14 +20,14 @@ def _table(head: list[str], rows: list[list[str]], right: list[bool]) -> list[st
     return lines
 
 
-def render(a: Any, raw: bool = False) -> str:
+def render(a: Any, exact: bool = False) -> str:
     from cnnsize.views.report import to_dict
 
     d = to_dict(a)
     cols = u.LAYER_COLUMNS
-    rows = [[u.value(layer.get(k), kind, raw) for k, _h, kind in cols] for layer in d["layers"]]
+    rows = [[u.value(layer.get(k), kind, exact) for k, _h, kind in cols] for layer in d["layers"]]
     tot = u.total_row(d)
-    rows.append([f"**{u.value(tot.get(k), kind, raw)}**" if k in tot else "" for k, _h, kind in cols])
+    rows.append([f"**{u.value(tot.get(k), kind, exact)}**" if k in tot else "" for k, _h, kind in cols])
     out = [
         f"### {_esc(d['model'])}",
         "",
@@ -35,15 +35,15 @@ def render(a: Any, raw: bool = False) -> str:
         "",
     ]
     out += _table([h for _k, h, _t in cols], rows, [kind in ("count", "bytes") for _k, _h, kind in cols])
-    out += ["", " · ".join(f"{label} {v}" for label, v, _e in u.summary(d, raw)), ""]
+    out += ["", " · ".join(f"{label} {v}" for label, v, _e in u.summary(d, exact)), ""]
     return "\n".join(out)
 
 
-def render_compare(d: dict[str, Any], raw: bool = False) -> str:
+def render_compare(d: dict[str, Any], exact: bool = False) -> str:
     names, ratio_heads = u.compare_headers(d)
     rows = []
     for row in d["rows"]:
-        vals, ratios = u.compare_cells(row, raw)
+        vals, ratios = u.compare_cells(row, exact)
         rows.append([row["label"], *vals, *ratios])
     head = ["metric", *names, *ratio_heads]
     out = [

@@ -25,10 +25,10 @@ def _ratio(v: float | None) -> str:
     return "-" if v is None else f"{v:.3g}"
 
 
-def _n(v: Any, raw: bool, binary: bool = False) -> str:
+def _n(v: Any, exact: bool, binary: bool = False) -> str:
     if v is None:
         return "-"
-    return f"{v:,}" if raw else human(v, binary=binary)
+    return f"{v:,}" if exact else human(v, binary=binary)
 
 
 def _check(row: dict[str, Any]) -> str:
@@ -59,11 +59,11 @@ COLUMNS = [
 ]
 
 
-def _rows(d: dict[str, Any], raw: bool) -> list[list[str]]:
+def _rows(d: dict[str, Any], exact: bool) -> list[list[str]]:
     rows = []
     for r in d["layers"]:
-        params = _n(r["params"], raw) + (
-            "" if r["params"] == r["measured_params"] else f" != {_n(r['measured_params'], raw)}"
+        params = _n(r["params"], exact) + (
+            "" if r["params"] == r["measured_params"] else f" != {_n(r['measured_params'], exact)}"
         )
         rows.append(
             [
@@ -71,10 +71,10 @@ def _rows(d: dict[str, Any], raw: bool) -> list[list[str]]:
                 r["type"],
                 _shape(r),
                 params,
-                _n(r["flops"], raw),
-                _n(r["measured_flops"], raw),
-                _n(r["activation_bytes"], raw, True),
-                _n(r["measured_activation_bytes"], raw, True),
+                _n(r["flops"], exact),
+                _n(r["measured_flops"], exact),
+                _n(r["activation_bytes"], exact, True),
+                _n(r["measured_activation_bytes"], exact, True),
                 _t(r["time_s"]),
                 _t(r["roofline_s"]),
                 _ratio(r["time_ratio"]),
@@ -85,17 +85,18 @@ def _rows(d: dict[str, Any], raw: bool) -> list[list[str]]:
     return rows
 
 
-def _footer(d: dict[str, Any], raw: bool) -> list[str]:
+def _footer(d: dict[str, Any], exact: bool) -> list[str]:
     t = d["totals"]
     return [
         "total",
         "",
         "",
-        _n(t["params"], raw) + ("" if t["params"] == t["measured_params"] else f" != {_n(t['measured_params'], raw)}"),
-        _n(t["flops"], raw),
-        _n(t["measured_flops"], raw),
-        _n(t["activation_bytes"], raw, True),
-        _n(t["measured_activation_bytes"], raw, True),
+        _n(t["params"], exact)
+        + ("" if t["params"] == t["measured_params"] else f" != {_n(t['measured_params'], exact)}"),
+        _n(t["flops"], exact),
+        _n(t["measured_flops"], exact),
+        _n(t["activation_bytes"], exact, True),
+        _n(t["measured_activation_bytes"], exact, True),
         _t(t["time_layers_s"]),
         _t(t["roofline_s"]),
         _ratio(t["time_ratio"]),
@@ -138,28 +139,28 @@ def _notes(d: dict[str, Any]) -> list[str]:
     return lines
 
 
-def render_table(d: dict[str, Any], console: Any, raw: bool = False) -> None:
+def render_table(d: dict[str, Any], console: Any, exact: bool = False) -> None:
     from rich import box
     from rich.table import Table
 
     table = Table(title=_title(d), box=box.SIMPLE_HEAD, show_footer=True, title_justify="left")
-    for (name, justify), foot in zip(COLUMNS, _footer(d, raw)):
+    for (name, justify), foot in zip(COLUMNS, _footer(d, exact)):
         table.add_column(name, footer=foot, justify=justify, no_wrap=True)  # type: ignore[arg-type]
-    for row in _rows(d, raw):
+    for row in _rows(d, exact):
         table.add_row(*row, style="bold red" if row[-1] != "ok" else None)
     console.print(table)
     for line in _notes(d):
         console.print(line, highlight=False, soft_wrap=True)
 
 
-def render_md(d: dict[str, Any], raw: bool = False) -> str:
+def render_md(d: dict[str, Any], exact: bool = False) -> str:
     out = [
         f"**{_title(d)}**",
         "",
         "| " + " | ".join(c for c, _ in COLUMNS) + " |",
         "|" + "|".join("---:" if j == "right" else "---" for _, j in COLUMNS) + "|",
     ]
-    for row in [*_rows(d, raw), _footer(d, raw)]:
+    for row in [*_rows(d, exact), _footer(d, exact)]:
         out.append("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |")
     out.append("")
     out += [f"- {line}" for line in _notes(d)]
@@ -188,7 +189,7 @@ CSV_FIELDS = [
 ]
 
 
-def render_csv(d: dict[str, Any], raw: bool = False) -> str:
+def render_csv(d: dict[str, Any], exact: bool = False) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(CSV_FIELDS)
@@ -203,7 +204,7 @@ def render_csv(d: dict[str, Any], raw: bool = False) -> str:
     return buf.getvalue()
 
 
-def render_json(d: dict[str, Any], raw: bool = False) -> str:
+def render_json(d: dict[str, Any], exact: bool = False) -> str:
     return json.dumps(d, indent=2) + "\n"
 
 

@@ -39,20 +39,20 @@ def _num(x: Any) -> str:
     return f"{x:g}" if isinstance(x, float) else str(x)
 
 
-def value(v: Any, kind: str, raw: bool) -> str:
-    """One cell: exact with thousands separators when raw, else 61.1M / 12.2 MiB."""
+def value(v: Any, kind: str, exact: bool) -> str:
+    """One cell: with thousands separators when ``exact`` (``--raw``), else 61.1M / 12.2 MiB."""
     if kind == "text":
         return "" if v is None else str(v)
     if kind in ("shape", "rf"):
         return shape(v)
     if v is None:
         return "-"
-    if raw:
+    if exact:
         return f"{v:,} B" if kind == "bytes" else f"{v:,}"
     return human(v, binary=kind == "bytes")
 
 
-def exact(v: Any, kind: str) -> str:
+def exact_text(v: Any, kind: str) -> str:
     """The exact figure, for tooltips and CSV."""
     if kind in ("shape", "rf"):
         return shape(v)
@@ -85,7 +85,7 @@ def subtitle(d: dict[str, Any]) -> str:
     return f"input {shape(d['input'])} · batch {d['batch']} · {d['dtype']} · convention {d['convention']}"
 
 
-def summary(d: dict[str, Any], raw: bool) -> list[tuple[str, str, str]]:
+def summary(d: dict[str, Any], exact: bool) -> list[tuple[str, str, str]]:
     """(label, formatted, exact) for the headline totals of a report."""
     t = d["totals"]
     items = [
@@ -97,7 +97,7 @@ def summary(d: dict[str, Any], raw: bool) -> list[tuple[str, str, str]]:
         ("peak inference", t["peak_activation_bytes"], "bytes"),
         (f"training ({d['optimizer']}, batch {d['batch']})", t["training_bytes"], "bytes"),
     ]
-    return [(label, value(v, kind, raw), exact(v, kind)) for label, v, kind in items]
+    return [(label, value(v, kind, exact), exact_text(v, kind)) for label, v, kind in items]
 
 
 def compare_headers(d: dict[str, Any]) -> tuple[list[str], list[str]]:
@@ -106,6 +106,6 @@ def compare_headers(d: dict[str, Any]) -> tuple[list[str], list[str]]:
     return names, [f"{n} / first" for n in names[1:]]
 
 
-def compare_cells(row: dict[str, Any], raw: bool) -> tuple[list[str], list[str]]:
+def compare_cells(row: dict[str, Any], exact: bool) -> tuple[list[str], list[str]]:
     kind = row["kind"]
-    return [value(v, kind, raw) for v in row["values"]], [ratio(r) for r in row["ratios"][1:]]
+    return [value(v, kind, exact) for v in row["values"]], [ratio(r) for r in row["ratios"][1:]]

@@ -42,7 +42,7 @@ def _values(part: str, what: str) -> list[int]:
     out: list[int] = []
     for item in items:
         item = item.strip()
-        if item.isdigit():
+        if item.isascii() and item.isdigit():  # '²'.isdigit() is true, int('²') fails
             out.append(int(item))
             continue
         m = _RANGE.match(item)
@@ -90,9 +90,20 @@ def _split_axes(text: str) -> list[str]:
     return parts
 
 
+def parse_axes(text: str) -> list[list[int]]:
+    """The values of each axis of an --input pattern (syntax only: the
+    command checks each size as it checks a single --input)."""
+    return [_values(p, f"--input {text!r}") for p in _split_axes(text)]
+
+
 def expand_inputs(text: str, rank: int) -> list[tuple[int, ...]]:
     """All input shapes of a pattern, for a spec whose input has ``rank`` axes."""
-    axes = [_values(p, f"--input {text!r}") for p in _split_axes(text)]
+    return expand_axes(parse_axes(text), rank, text)
+
+
+def expand_axes(axes: list[list[int]], rank: int, text: str) -> list[tuple[int, ...]]:
+    """The shapes of parsed axes: their product, the last spatial axis
+    repeated up to ``rank`` axes."""
     if len(axes) > rank or (len(axes) < rank and len(axes) < 2):
         raise SweepSyntaxError(
             f"--input {text!r} has {len(axes)} axes but the spec's input has {rank} (channels, then spatial sizes)"
@@ -128,11 +139,20 @@ def run(
     dtype: str = "float32",
     convention: str = "cnnsize",
     optimizer: str = "adam",
+    analyse: Callable[[tuple[int, ...], int], Any] | None = None,
     advance: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Analyse every (input, batch) pair; a size that fails becomes a point
-    with its error instead of stopping the sweep."""
-    from cnnsize.engine.analysis import analyze
+    with its error instead of stopping the sweep. ``analyse(shape, batch)``:
+    how one point is analysed (the command's shared path); by default
+    cnnsize.engine.analysis.analyze with the settings above."""
+    if analyse is None:
+        from cnnsize.engine.analysis import analyze
+
+        def analyse(shape: tuple[int, ...], batch: int) -> Any:
+            return analyze(
+                spec, input_shape=shape, batch=batch, dtype=dtype, convention=convention, optimizer=optimizer
+            )
 
     if len(inputs) * len(batches) > MAX_POINTS:
         raise SweepSyntaxError(f"{len(inputs)} inputs x {len(batches)} batches is more than {MAX_POINTS:,} points")
@@ -141,7 +161,7 @@ def run(
     for shape, batch in product(inputs, batches):
         point: dict[str, Any] = {"input": list(shape), "batch": batch}
         try:
-            a = analyze(spec, input_shape=shape, batch=batch, dtype=dtype, convention=convention, optimizer=optimizer)
+            a = analyse(shape, batch)
         except SpecError as exc:
             d = first_failure(exc, order)
             point.update(ok=False, error=d.to_json(), message=d.format())
