@@ -406,3 +406,13 @@ def test_deconv_slow(c):
 @given(pool_case(with_dilation=True))
 def test_maxpool_slow(c):
     test_maxpool.hypothesis.inner_test(c)
+
+
+@profile(EXAMPLES // 2)
+@given(st.integers(1, 3), st.integers(1, 3), st.integers(1, 6), st.integers(1, 6), st.booleans())
+def test_pixel_shuffle(c, r, h, w, functional):
+    """C*r^2 x H x W -> C x rH x rW; no parameters, no FLOPs (torch counts none)."""
+    m = nn.PixelShuffle(r)
+    fn = (lambda x: F.pixel_shuffle(x, r)) if functional else m
+    assert_same({"type": "pixel_shuffle", "scale": r}, (c * r * r, h, w), fn, [])
+    assert cnnsize_layer((c * r * r, h, w), {"type": "pixel_shuffle", "scale": r}).output_shape == (c, r * h, r * w)

@@ -23,6 +23,7 @@ from cnnsize.engine.registry import (
     spatial,
     t_axes,
     t_choice,
+    t_int,
     t_number,
     t_padding,
     t_shape,
@@ -349,3 +350,60 @@ def _identity_from(imp: Any, node: Any, m: Any) -> None:
 )
 def identity(p: dict[str, Any], ins: list[Tensor]) -> Result:
     return Result(ins[0].shape, rf=ins[0].rf)
+
+
+# --- pixel shuffle ----------------------------------------------------------------------
+
+
+def _pixel_shuffle_torch(p: dict[str, Any], in_shapes: list[Shape], out: Shape) -> Any:
+    from torch import nn
+
+    from cnnsize.torch.modules import Layer
+
+    if len(in_shapes[0]) != 3:
+        raise NotImplementedError(f"torch's PixelShuffle takes 2 spatial axes, the input has {len(in_shapes[0]) - 1}")
+    return Layer(nn.PixelShuffle(p["scale"]))
+
+
+def _pixel_shuffle_from(imp: Any, node: Any, target: Any) -> None:
+    if node.op == "call_module":
+        r = target.upscale_factor
+    else:
+        r = call_args(node, ("input", "upscale_factor"))["upscale_factor"]
+    imp.add(node, "pixel_shuffle", {"scale": int(r)})
+
+
+@register(
+    "pixel_shuffle",
+    {"scale": Key(t_int(1), "upscaling factor r: C*r^2 channels become C, each spatial size times r", required=True)},
+    aliases=("pixelshuffle",),
+    category="shape",
+    summary="pixel shuffle (sub-pixel convolution's rearrangement): C*r^2 x H x W to C x rH x rW, no cost",
+    to_torch=_pixel_shuffle_torch,
+    from_torch=(
+        TorchMap(
+            _pixel_shuffle_from, modules=("torch.nn.PixelShuffle",), functions=("torch.nn.functional.pixel_shuffle",)
+        ),
+    ),
+)
+def pixel_shuffle(p: dict[str, Any], ins: list[Tensor]) -> Result:
+    x = ins[0]
+    c, sp = spatial(x, "pixel_shuffle")
+    r = p["scale"]
+    block = r ** len(sp)
+    if c % block:
+        raise RuleError(
+            "shape-mismatch",
+            f"pixel_shuffle with scale {r} needs channels divisible by {r}^{len(sp)} = {block}, got {c}",
+            f"use {c // block * block or block} channels, or another scale",
+            "scale",
+        )
+
+    # Output position Y reads input position floor(Y / r) (torch's and ONNX
+    # DepthToSpace's layout), the map nearest upsampling by r uses: a unit's
+    # field is its source's (same size, same first centre) and neighbours are
+    # jump / r apart on average, the convention upsample keeps.
+    def tr(rf: RF) -> RF:
+        return tuple(AxisRF(a.size, _div(a.jump, r), a.start2) for a in rf)
+
+    return Result((c // block, *(n * r for n in sp)), rf=rf_of(x, tr))
