@@ -291,3 +291,21 @@ def test_pixel_shuffle():
     up3 = r["up3"]  # the alias; r applied again: jump 1/2 / 2
     assert up3["type"] == "pixel_shuffle" and up3["output_shape"] == [4 // 4, 20, 24] and up3["jump"] == [0.25, 0.25]
     assert rep["totals"]["units"] == 12 * 30 + 3 * 120 + 4 * 120 + 1 * 480
+
+
+def test_channel_shuffle():
+    rep, r = load("channel_shuffle")  # input 12x8x8: a ShuffleNet unit with 3 groups
+    g1 = r["gconv1"]  # 1x1, 12 -> 6 maps in 3 groups: 6 x 12/3 weights
+    assert (g1["weights"], g1["biases"]) == (6 * (12 // 3), 6)
+    assert g1["flops"] == 2 * 64 * (6 * 4) + 6 * 64 + 6 * 64  # MACs, bias, fused relu
+    shuffle = r["shuffle"]  # a permutation of the channels: nothing changes size, nothing is computed
+    assert shuffle["output_shape"] == [6, 8, 8]
+    assert (shuffle["params"], shuffle["macs"], shuffle["flops"], shuffle["connections"]) == (0, 0, 0, 0)
+    assert (shuffle["receptive_field"], shuffle["jump"]) == (g1["receptive_field"], g1["jump"])
+    assert r["dw"]["params"] == 6 * 3 * 3 + 6
+    assert r["gconv2"]["params"] == 12 * (6 // 3) + 12
+    assert r["sum"]["flops"] == 12 * 64 + 12 * 64  # one add and one relu per element
+    again = r["again"]  # the alias
+    assert again["type"] == "channel_shuffle" and again["flops"] == 0 and again["receptive_field"] == [3, 3]
+    assert rep["totals"]["params"] == 30 + 60 + 36
+    assert rep["totals"]["units"] == (6 + 6 + 6 + 12 + 12 + 12) * 64

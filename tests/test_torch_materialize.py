@@ -86,7 +86,7 @@ def test_cpu_forward_flops_equal_flopcountermode_under_torch_convention():
         assert shapes[r.name] == r.output_shape, r.name
         # the analysis counts one sample; FlopCounterMode the whole batch
         assert flops[r.name] == batch * r.flops, r.name
-    dw = {r.name: r.output_shape for r in a.layers}["dw"]  # 20 maps of 9 x 5
+    dw = {r.name: r.output_shape for r in a.layers}["dw"]  # 20 maps of 9 x 5, shuffled (shape kept)
     # pixel_shuffle by 2: 20 / 2^2 maps, each side twice as long
     ps = (dw[0] // 4, 2 * dw[1], 2 * dw[2])
     assert [tuple(o.shape) for o in outs] == [(batch, 7), (batch, 6, 5, 4), (batch, *ps)]

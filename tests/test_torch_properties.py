@@ -416,3 +416,13 @@ def test_pixel_shuffle(c, r, h, w, functional):
     fn = (lambda x: F.pixel_shuffle(x, r)) if functional else m
     assert_same({"type": "pixel_shuffle", "scale": r}, (c * r * r, h, w), fn, [])
     assert cnnsize_layer((c * r * r, h, w), {"type": "pixel_shuffle", "scale": r}).output_shape == (c, r * h, r * w)
+
+
+@profile(EXAMPLES // 2)
+@given(st.integers(1, 3), st.integers(1, 4), st.integers(1, 4), st.data(), st.booleans())
+def test_channel_shuffle(nd, groups, per_group, data, functional):
+    """Shape unchanged; no parameters, no FLOPs (torch counts none)."""
+    n = tuple(data.draw(st.integers(1, 1 + NSPAN[nd])) for _ in range(nd))
+    m = nn.ChannelShuffle(groups)
+    fn = (lambda x: F.channel_shuffle(x, groups)) if functional else m
+    assert_same({"type": "channel_shuffle", "groups": groups}, (groups * per_group, *n), fn, [])

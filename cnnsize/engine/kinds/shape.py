@@ -407,3 +407,51 @@ def pixel_shuffle(p: dict[str, Any], ins: list[Tensor]) -> Result:
         return tuple(AxisRF(a.size, _div(a.jump, r), a.start2) for a in rf)
 
     return Result((c // block, *(n * r for n in sp)), rf=rf_of(x, tr))
+
+
+# --- channel shuffle --------------------------------------------------------------------
+
+
+def _channel_shuffle_torch(p: dict[str, Any], in_shapes: list[Shape], out: Shape) -> Any:
+    from torch import nn
+
+    from cnnsize.torch.modules import Layer
+
+    return Layer(nn.ChannelShuffle(p["groups"]))
+
+
+def _channel_shuffle_from(imp: Any, node: Any, target: Any) -> None:
+    if node.op == "call_module":
+        g = target.groups
+    else:
+        g = call_args(node, ("input", "groups"))["groups"]
+    imp.add(node, "channel_shuffle", {"groups": int(g)})
+
+
+@register(
+    "channel_shuffle",
+    {"groups": Key(t_int(1), "number of groups whose channels are interleaved (ShuffleNet)", required=True)},
+    aliases=("channelshuffle",),
+    category="shape",
+    summary="channel shuffle (ShuffleNet): interleave the channels of groups, no cost",
+    to_torch=_channel_shuffle_torch,
+    from_torch=(
+        TorchMap(
+            _channel_shuffle_from,
+            modules=("torch.nn.ChannelShuffle",),
+            functions=("torch.nn.functional.channel_shuffle",),  # the same object as torch.channel_shuffle
+        ),
+    ),
+)
+def channel_shuffle(p: dict[str, Any], ins: list[Tensor]) -> Result:
+    x = ins[0]
+    c, _sp = spatial(x, "channel_shuffle")  # as torch, which refuses a [N, C] input
+    if c % p["groups"]:
+        raise RuleError(
+            "groups-mismatch",
+            f"{c} channels are not divisible by groups={p['groups']}",
+            "choose groups that divide the channels",
+            "groups",
+        )
+    # a permutation of channels: each position's field is the input's
+    return Result(x.shape, rf=x.rf)
