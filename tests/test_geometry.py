@@ -149,12 +149,13 @@ def test_memos_obey_the_fast_path_switch():
     try:
         analyze(parse(spec))
         assert not geometry._WINDOWS and not geometry._RF_WINDOW  # nothing remembered
+        fastpath.set_enabled(True)
+        analyze(parse(spec))
+        assert geometry._WINDOWS  # remembered with the switch on
+        fastpath.clear_memos()  # registered: the one clear empties these memos too
+        assert not geometry._WINDOWS and not geometry._RF_WINDOW and not geometry._RF_MERGE
     finally:
         fastpath.set_enabled(before)
-    analyze(parse(spec))
-    assert geometry._WINDOWS  # remembered with the switch on
-    fastpath.clear_memos()  # registered: the one clear empties these memos too
-    assert not geometry._WINDOWS and not geometry._RF_WINDOW and not geometry._RF_MERGE
 
 
 def brute_span(k, s, d):
