@@ -272,3 +272,40 @@ def test_alexnet_reference_torchvision_convention():
         rep["totals"]["macs"]
         == 105_415_200 + 223_948_800 + 149_520_384 + 112_140_288 + 74_760_192 + 37_748_736 + 16_777_216 + 4_096_000
     )
+
+
+def test_pixel_shuffle():
+    rep, r = load("pixel_shuffle")  # input 8x5x6; conv 3x3 pad 1 keeps 5x6
+    conv = r["conv"]
+    assert (conv["weights"], conv["biases"]) == (12 * 3 * 3 * 8, 12)
+    assert conv["flops"] == 2 * (5 * 6) * (12 * 3 * 3 * 8) + 12 * 5 * 6
+    up = r["up"]  # C*r^2 x H x W -> C x rH x rW with r = 2: 12 / 2^2 = 3 maps of 10 x 12
+    assert up["output_shape"] == [12 // 2**2, 5 * 2, 6 * 2]
+    assert (up["params"], up["macs"], up["flops"], up["connections"]) == (0, 0, 0, 0)
+    # output position Y reads input position floor(Y / 2): the field of its source, neighbours 1/2 apart
+    assert (up["receptive_field"], up["jump"], up["start"]) == ([3, 3], [0.5, 0.5], [0.0, 0.0])
+    fuse = r["fuse"]  # 3 x 3 taps over positions 1/2 apart: 3 + (3 - 1) x 1/2 input pixels
+    assert fuse["params"] == 4 * 3 * 3 * 3 + 4
+    assert fuse["flops"] == 2 * (10 * 12) * (4 * 3 * 3 * 3) + 4 * 10 * 12
+    assert fuse["receptive_field"] == [3 + (3 - 1) // 2, 3 + (3 - 1) // 2]
+    up3 = r["up3"]  # the alias; r applied again: jump 1/2 / 2
+    assert up3["type"] == "pixel_shuffle" and up3["output_shape"] == [4 // 4, 20, 24] and up3["jump"] == [0.25, 0.25]
+    assert rep["totals"]["units"] == 12 * 30 + 3 * 120 + 4 * 120 + 1 * 480
+
+
+def test_channel_shuffle():
+    rep, r = load("channel_shuffle")  # input 12x8x8: a ShuffleNet unit with 3 groups
+    g1 = r["gconv1"]  # 1x1, 12 -> 6 maps in 3 groups: 6 x 12/3 weights
+    assert (g1["weights"], g1["biases"]) == (6 * (12 // 3), 6)
+    assert g1["flops"] == 2 * 64 * (6 * 4) + 6 * 64 + 6 * 64  # MACs, bias, fused relu
+    shuffle = r["shuffle"]  # a permutation of the channels: nothing changes size, nothing is computed
+    assert shuffle["output_shape"] == [6, 8, 8]
+    assert (shuffle["params"], shuffle["macs"], shuffle["flops"], shuffle["connections"]) == (0, 0, 0, 0)
+    assert (shuffle["receptive_field"], shuffle["jump"]) == (g1["receptive_field"], g1["jump"])
+    assert r["dw"]["params"] == 6 * 3 * 3 + 6
+    assert r["gconv2"]["params"] == 12 * (6 // 3) + 12
+    assert r["sum"]["flops"] == 12 * 64 + 12 * 64  # one add and one relu per element
+    again = r["again"]  # the alias
+    assert again["type"] == "channel_shuffle" and again["flops"] == 0 and again["receptive_field"] == [3, 3]
+    assert rep["totals"]["params"] == 30 + 60 + 36
+    assert rep["totals"]["units"] == (6 + 6 + 6 + 12 + 12 + 12) * 64

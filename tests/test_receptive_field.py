@@ -492,3 +492,23 @@ def test_branch_with_disjoint_fields_by_hand():
     assert x.grad[0, 0].nonzero().flatten().tolist() == [7, 10]
     assert measure(lambda t: fa(t) + fb(t), 1, n, (10,)) == [(7, 10)]
     assert Fraction(7 + 10, 2) == rf.start + 10 * rf.jump
+
+
+@settings(max_examples=150, derandomize=True, database=None, deadline=None)
+@given(k=st.integers(1, 5), s=st.integers(1, 3), r=st.integers(1, 4), k2=st.integers(1, 5), p2=st.integers(0, 2))
+def test_pixel_shuffle_field_is_nearest_upsampling(k, s, r, k2, p2):
+    # pixel_shuffle's output position Y reads input position floor(Y / r),
+    # the very map of nearest upsampling by r: the two give the same field
+    # (same size, jump / r, same first centre), here and after a later conv
+    def fields(middle):
+        layers = [
+            {"name": "a", "type": "conv", "filters": 2 * r * r, "kernel": k, "stride": s},
+            {"name": "m", **middle},
+            {"name": "b", "type": "conv", "filters": 3, "kernel": k2, "padding": p2},
+        ]
+        a = analyze(parse({"cnnsize": 1, "name": "t", "input": [1, 24, 24], "layers": layers}))
+        return [q.rf for q in a.layers[1:]]
+
+    shuffled = fields({"type": "pixel_shuffle", "scale": r})
+    upsampled = fields({"type": "upsample", "scale": r})
+    assert shuffled == upsampled

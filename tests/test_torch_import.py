@@ -216,3 +216,80 @@ def test_round_trip_every_zoo_spec(path):
     res = import_module(materialize(a, device="meta"), a.input_shape)
     assert res.unsupported == []
     assert_same_per_layer(a, analyze(loads_spec(res.yaml)))
+
+
+class SubPixel(torch.nn.Module):
+    """ESPCN's upscaler (Shi et al. 2016): conv to C*r^2 maps, pixel shuffle; once as a module, once as F."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 12, 3, padding=1)
+        self.shuffle = torch.nn.PixelShuffle(2)
+        self.conv2 = torch.nn.Conv2d(3, 8, 3, padding=1)
+
+    def forward(self, x):
+        y = self.conv2(self.shuffle(self.conv(x)))
+        return torch.nn.functional.pixel_shuffle(y, 2)
+
+
+def test_pixel_shuffle_imports_to_the_same_numbers():
+    model = SubPixel()
+    res = import_module(model, (3, 7, 5))
+    assert res.unsupported == []
+    assert [(lay["type"], lay.get("scale")) for lay in res.spec["layers"]] == [
+        ("conv", None),
+        ("pixel_shuffle", 2),
+        ("conv", None),
+        ("pixel_shuffle", 2),
+    ]
+    b = analyze(loads_spec(res.yaml), convention="torch")
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.no_grad(), FlopCounterMode(display=False) as fc:
+        y = model(torch.zeros(1, 3, 7, 5))
+    assert b.layers[-1].output_shape == tuple(y.shape[1:]) == (8 // 4, 7 * 4, 5 * 4)
+    assert b.totals["params"] == sum(p.numel() for p in model.parameters())
+    assert b.totals["flops"] == fc.get_total_flops()
+    again = import_module(materialize(b, device="meta"), (3, 7, 5))
+    assert_same_per_layer(analyze(loads_spec(res.yaml)), analyze(loads_spec(again.yaml)))
+
+
+class ShuffleUnit(torch.nn.Module):
+    """ShuffleNet's unit (Zhang et al. 2018, Fig. 2b), with the shuffle once as a module, once as F."""
+
+    def __init__(self, c=12, g=3):
+        super().__init__()
+        self.g = g
+        self.gconv1 = torch.nn.Conv2d(c, c // 2, 1, groups=g)
+        self.shuffle = torch.nn.ChannelShuffle(g)
+        self.dw = torch.nn.Conv2d(c // 2, c // 2, 3, padding=1, groups=c // 2)
+        self.gconv2 = torch.nn.Conv2d(c // 2, c, 1, groups=g)
+
+    def forward(self, x):
+        y = self.gconv2(self.dw(self.shuffle(torch.relu(self.gconv1(x)))))
+        return torch.nn.functional.channel_shuffle(torch.relu(y + x), 4)
+
+
+def test_channel_shuffle_imports_to_the_same_numbers():
+    model = ShuffleUnit()
+    res = import_module(model, (12, 8, 8))
+    assert res.unsupported == []
+    kinds = [(lay["type"], lay.get("groups")) for lay in res.spec["layers"]]
+    assert kinds == [
+        ("conv", 3),
+        ("channel_shuffle", 3),
+        ("dwconv", None),
+        ("conv", 3),
+        ("add", None),
+        ("channel_shuffle", 4),
+    ]
+    b = analyze(loads_spec(res.yaml), convention="torch")
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.no_grad(), FlopCounterMode(display=False) as fc:
+        y = model(torch.zeros(1, 12, 8, 8))
+    assert b.layers[-1].output_shape == tuple(y.shape[1:]) == (12, 8, 8)
+    assert b.totals["params"] == sum(p.numel() for p in model.parameters())
+    assert b.totals["flops"] == fc.get_total_flops()
+    again = import_module(materialize(b, device="meta"), (12, 8, 8))
+    assert_same_per_layer(analyze(loads_spec(res.yaml)), analyze(loads_spec(again.yaml)))

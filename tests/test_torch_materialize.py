@@ -10,10 +10,10 @@ torch = pytest.importorskip("torch")
 
 from cnnsize import analyze_file  # noqa: E402
 from cnnsize.engine.analysis import analyze  # noqa: E402
-from cnnsize.engine.rules import RULES  # noqa: E402
+from cnnsize.engine.kinds import RULES  # noqa: E402
 from cnnsize.engine.spec import loads_spec  # noqa: E402
 from cnnsize.torch import materialize  # noqa: E402
-from cnnsize.torch.materialize import RBF, TableConv, UntiedBias  # noqa: E402
+from cnnsize.torch.modules import RBF, TableConv, UntiedBias  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ALL_KINDS = os.path.join(ROOT, "tests", "data", "all_kinds.yaml")
@@ -86,7 +86,10 @@ def test_cpu_forward_flops_equal_flopcountermode_under_torch_convention():
         assert shapes[r.name] == r.output_shape, r.name
         # the analysis counts one sample; FlopCounterMode the whole batch
         assert flops[r.name] == batch * r.flops, r.name
-    assert [tuple(o.shape) for o in outs] == [(batch, 7), (batch, 6, 5, 4)]
+    dw = {r.name: r.output_shape for r in a.layers}["dw"]  # 20 maps of 9 x 5, shuffled (shape kept)
+    # pixel_shuffle by 2: 20 / 2^2 maps, each side twice as long
+    ps = (dw[0] // 4, 2 * dw[1], 2 * dw[2])
+    assert [tuple(o.shape) for o in outs] == [(batch, 7), (batch, 6, 5, 4), (batch, *ps)]
     assert all(bool(torch.isfinite(o).all()) for o in outs)
 
 
@@ -180,3 +183,19 @@ def test_without_torch_the_message_says_how_to_install_it():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert "pip install 'cnnsize[torch]'" in out.stdout
     assert out.returncode == 2 and "pip install 'cnnsize[torch]'" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_dtype_torch_cannot_build_in_is_a_clear_error():
+    # int8 is a dtype cnnsize reports memory for, but not one materialize builds in
+    spec = loads_spec("cnnsize: 1\nname: t\ninput: [1, 4, 4]\nlayers:\n  - {type: conv, filters: 2, kernel: 3}\n")
+    with pytest.raises(ValueError, match="cannot materialize in int8; use one of float64, float32, float16, bfloat16"):
+        materialize(analyze(spec), dtype="int8")
+
+
+def test_a_kind_without_a_torch_builder_says_why(monkeypatch):
+    from cnnsize.engine.registry import Missing
+    from cnnsize.torch.materialize import build_layer
+
+    monkeypatch.setattr(RULES["identity"], "to_torch", Missing("a probe reason"))
+    with pytest.raises(NotImplementedError, match=r"'identity' has no torch builder \(a probe reason\)"):
+        build_layer("identity", {}, [(1, 4)], (1, 4))

@@ -406,3 +406,23 @@ def test_deconv_slow(c):
 @given(pool_case(with_dilation=True))
 def test_maxpool_slow(c):
     test_maxpool.hypothesis.inner_test(c)
+
+
+@profile(EXAMPLES // 2)
+@given(st.integers(1, 3), st.integers(1, 3), st.integers(1, 6), st.integers(1, 6), st.booleans())
+def test_pixel_shuffle(c, r, h, w, functional):
+    """C*r^2 x H x W -> C x rH x rW; no parameters, no FLOPs (torch counts none)."""
+    m = nn.PixelShuffle(r)
+    fn = (lambda x: F.pixel_shuffle(x, r)) if functional else m
+    assert_same({"type": "pixel_shuffle", "scale": r}, (c * r * r, h, w), fn, [])
+    assert cnnsize_layer((c * r * r, h, w), {"type": "pixel_shuffle", "scale": r}).output_shape == (c, r * h, r * w)
+
+
+@profile(EXAMPLES // 2)
+@given(st.integers(1, 3), st.integers(1, 4), st.integers(1, 4), st.data(), st.booleans())
+def test_channel_shuffle(nd, groups, per_group, data, functional):
+    """Shape unchanged; no parameters, no FLOPs (torch counts none)."""
+    n = tuple(data.draw(st.integers(1, 1 + NSPAN[nd])) for _ in range(nd))
+    m = nn.ChannelShuffle(groups)
+    fn = (lambda x: F.channel_shuffle(x, groups)) if functional else m
+    assert_same({"type": "channel_shuffle", "groups": groups}, (groups * per_group, *n), fn, [])

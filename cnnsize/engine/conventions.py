@@ -27,31 +27,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from cnnsize.engine._readonly import ReadOnly
+from cnnsize.engine.kinds import kinds_in
 
 ALL_CATEGORIES = ("bias", "act", "norm", "pool", "merge", "scale", "other")
 
 Table = Mapping[str, Mapping[str, int]]  # kind (or "*") -> term -> weight
 
-CONV_KINDS = ("conv", "dwconv", "sepconv")
-MAC_KINDS = (*CONV_KINDS, "deconv", "fc")
-ACT_KINDS = frozenset(
-    {
-        "relu",
-        "relu6",
-        "leakyrelu",
-        "elu",
-        "sigmoid",
-        "tanh",
-        "gelu",
-        "silu",
-        "hardswish",
-        "hardsigmoid",
-        "softplus",
-        "softmax",
-        "logsoftmax",
-    }
-)
-POOL_KINDS = ("maxpool", "avgpool", "lppool", "globalavgpool", "globalmaxpool", "adaptiveavgpool", "adaptivemaxpool")
+CONV_KINDS = kinds_in("conv")
+MAC_KINDS = (*CONV_KINDS, *kinds_in("transposed_conv"), *kinds_in("dense"))
+ACT_KINDS = frozenset(kinds_in("activation"))
+POOL_KINDS = kinds_in("pool")
 
 
 _FORMS: dict[tuple[int, str, str, bool], tuple[Any, tuple[tuple[str, int], ...]]] = {}

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from math import gcd, prod
 from typing import TYPE_CHECKING, Any, NamedTuple, Union
 
+from cnnsize.engine import fastpath
 from cnnsize.engine._readonly import ReadOnlySlots
 from cnnsize.engine.errors import RuleError
 
@@ -175,6 +176,9 @@ def _memo_put(memo: dict[Any, Any], key: Any, value: Any, cap: int) -> Any:
     return value
 
 
+_WINDOWS: dict[Any, Window] = {}
+
+
 def clear_memos() -> None:
     """Forget the memoised windows and receptive-field transforms (what a
     first analysis in a fresh process pays for; the benchmarks time it)."""
@@ -183,7 +187,9 @@ def clear_memos() -> None:
     _RF_MERGE.clear()
 
 
-_WINDOWS: dict[Any, Window] = {}
+# With fast paths off (fastpath.set_enabled(False), CNNSIZE_FAST_PATHS=0) every
+# call below computes afresh; fastpath.clear_memos() empties these memos too.
+fastpath.register_memo(clear_memos)
 
 
 def window(
@@ -198,6 +204,8 @@ def window(
     """Output size of a sliding window (conv or pool), torch's arithmetic."""
     # Networks repeat the same few windows (every 3x3/1 conv at one size):
     # memoised on exact-typed arguments; a Window is immutable.
+    if not fastpath.enabled():
+        return _window(spatial, kernel, stride, padding, dilation, ceil_mode, pool)
     sp = tuple(spatial)
     if (
         type(kernel) is int
@@ -266,31 +274,75 @@ def transposed_out(spatial: Sequence[int], w: Window, output_padding: Sequence[i
     return tuple(out)
 
 
+def _floor_sum(n: int, m: int, a: int, b: int) -> int:
+    """sum(floor((a*i + b) / m) for i in range(n)) for n >= 0, m >= 1, a, b >= 0,
+    by the Euclid-like reduction (AtCoder Library's floor_sum): O(log m) steps,
+    whatever n is."""
+    total = 0
+    while True:
+        if a >= m:
+            total += (n - 1) * n // 2 * (a // m)
+            a %= m
+        if b >= m:
+            total += n * (b // m)
+            b %= m
+        y_max = a * n + b
+        if y_max < m:
+            return total
+        n, b, m, a = y_max // m, y_max % m, a, m
+
+
+def _pairs_at_most(x: int, n: int, k: int, s: int, d: int) -> int:
+    """Number of (i, t) with 0 <= i < n, 0 <= t < k and i*s + t*d <= x."""
+    if x < 0:
+        return 0
+    # taps t <= full have every i in range (x - t*d >= (n-1)*s); taps t > last have none
+    last = min(k - 1, x // d)
+    full = min(last, (x - (n - 1) * s) // d) if x >= (n - 1) * s else -1
+    total = (full + 1) * n
+    # taps full < t <= last: floor((x - t*d) / s) + 1 positions each; with
+    # u = last - t running 0 .. last - full - 1 that is floor((u*d + x - last*d) / s) + 1
+    count = last - full
+    if count > 0:
+        total += count + _floor_sum(count, s, d, x - last * d)
+    return total
+
+
 def transposed_taps(n: int, o: int, k: int, s: int, d: int, pb: int) -> int:
     """Number of (input position, tap) pairs that land inside the output.
 
     Counting connections of a transposed conv exactly: taps that land in the
-    cropped padding feed no output unit. Loops over the shorter of the two
-    ranges, so a huge kernel on a small input (or the reverse) stays cheap.
+    cropped padding feed no output unit. Input position i and tap t land at
+    i*s + t*d - pb, so this counts the lattice points of a box within a
+    strip: a floor sum, O(log) in the sizes rather than a loop over taps
+    (tests/test_geometry.py keeps the loop as the oracle).
     """
-    total = 0
-    if k <= n:
-        for t in range(k):
-            off = t * d - pb
-            # positions i in [0, n) with 0 <= i*s + off < o
-            lo = max(0, -(off // s))  # ceil(-off / s)
-            hi = min(n - 1, (o - 1 - off) // s)
-            if hi >= lo:
-                total += hi - lo + 1
-    else:
-        for i in range(n):
-            off = i * s - pb
-            # taps t in [0, k) with 0 <= off + t*d < o
-            lo = max(0, -(off // d))
-            hi = min(k - 1, (o - 1 - off) // d)
-            if hi >= lo:
-                total += hi - lo + 1
-    return total
+    return _pairs_at_most(o - 1 + pb, n, k, s, d) - _pairs_at_most(pb - 1, n, k, s, d)
+
+
+def adaptive_window_sum(n: int, o: int) -> int:
+    """Sum over the o outputs of torch's adaptive windows on an axis of n.
+
+    Window i spans [floor(i*n/o), ceil((i+1)*n/o)). ceil((i+1)n/o) is
+    floor((i+1)n/o) plus 1 unless o divides (i+1)n, so the floors telescope
+    to n and the ones count the i in 1..o with o not dividing i*n: o minus the
+    gcd(n, o) multiples of o/gcd.
+    """
+    return n + o - gcd(n, o)
+
+
+def adaptive_max_window(n: int, o: int) -> int:
+    """The largest of torch's adaptive windows on an axis of n to o outputs.
+
+    With q = n/o and f = frac(i*n/o), window i is ceil(i*n/o + q) - floor(i*n/o)
+    = ceil(f + q): floor(q) + 2 when f + frac(q) > 1, else floor(q) + 1
+    (exactly q when o divides n). The largest f is (o - g)/o, g = gcd(n, o),
+    so a window of floor(q) + 2 exists exactly when n mod o > g.
+    """
+    r = n % o
+    if r == 0:
+        return n // o
+    return n // o + (2 if r > gcd(n, o) else 1)
 
 
 # --- receptive-field transforms ------------------------------------------------
@@ -306,6 +358,8 @@ _RF_MERGE: dict[Any, Any] = {}
 
 
 def rf_window(rf: RF, w: Window) -> RF:
+    if not fastpath.enabled():
+        return _rf_window(rf, w)
     key = (rf, w.kernel, w.dilation, w.stride, w.pads)
     hit = _RF_WINDOW.get(key)
     if hit is None:
@@ -347,6 +401,8 @@ def rf_global(rf: RF, spatial: Sequence[int]) -> RF:
 
 def rf_merge(rfs: Sequence[RF | None]) -> RF | None:
     """Union of the fields of several inputs (add, concat, mul)."""
+    if not fastpath.enabled():
+        return _rf_merge(rfs)
     key = tuple(rfs)
     hit = _RF_MERGE.get(key)
     if hit is None:

@@ -1,8 +1,10 @@
 """JSON Schema (Draft 2020-12) of the spec format, generated from the code
 that reads specs: the top-level, block, instance and budget key sets of
-cnnsize.engine.spec and each rule's key table in cnnsize.engine.rules. Nothing here lists
-layer kinds or their keys by hand, so a new kind or key shows up in the
-schema (and in editors' completion) as soon as its rule is registered.
+cnnsize.engine.spec and each kind's keys in the registry
+(cnnsize.engine.kinds), descriptions included. Nothing here lists layer kinds
+or their keys by hand, so a new kind or key shows up in the schema (and in
+editors' completion) as soon as it is registered. :func:`kinds_markdown`
+writes docs/kinds.md, the reference of every kind, from the same registry.
 
 cnnsize itself never validates with this schema: the loader's own checks
 stay authoritative and give located errors. The schema is for editors and
@@ -21,34 +23,6 @@ SCHEMA_ID = "urn:cnnsize:spec:1"
 TEMPLATE_REF = {"$ref": "#/$defs/template"}
 MAX_SPATIAL_AXES = 3
 MAX_DIM = 10**9
-
-# What each layer key means. A rule's Key.doc wins when it is set; a key with
-# neither gets a description of its type only (test_schema checks none does).
-KEY_DOCS: dict[str, str] = {
-    "filters": "number of output maps (channels)",
-    "kernel": "window size: one integer, or one per spatial axis",
-    "stride": "step of the window: one integer, or one per spatial axis",
-    "padding": "zero padding: an integer or one per axis (both sides), 'same', 'valid', or [before, after] pairs per axis",
-    "dilation": "spacing between kernel taps: one integer, or one per spatial axis",
-    "groups": "number of groups the channels are split into",
-    "bias": "whether the layer has biases",
-    "table": "LeNet-5 C3 style partial connections: for each output map, the list of input maps (0-based) it reads",
-    "activation": "activation fused into this layer (its FLOPs are added to this row); 'none' turns a default off",
-    "multiplier": "depthwise channel multiplier: output maps per input map",
-    "output_padding": "extra size added to one side of the output of a transposed convolution",
-    "ceil_mode": "round the output size up instead of down (pools)",
-    "count_include_pad": "whether padded zeros count in the average",
-    "p": "dropout probability, or the power of an Lp pool",
-    "units": "number of output units",
-    "shape": "output shape per sample; one -1 is inferred",
-    "mode": "padding mode (pad) or interpolation mode (upsample)",
-    "scale": "integer upsampling factor: one, or one per spatial axis",
-    "size": "upsampled output size per spatial axis (upsample), or channels in the LRN window (lrn)",
-    "affine": "whether the norm has a learned scale and shift",
-    "axis": "axis to concatenate along, per sample (0 = channels)",
-    "output": "output size per spatial axis",
-    "functional": "true when the torch model calls this layer as a function (F.*, x + y), not an nn.Module; only hook-based --convention presets care",
-}
 
 COMMON_DOCS: dict[str, str] = {
     "name": "unique layer name; default <type>_<n>. May be a ${...} template (e.g. per repetition)",
@@ -120,10 +94,10 @@ def _axes(minimum: int) -> dict[str, Any]:
 
 
 def _checker_schema(check: Callable[..., Any]) -> dict[str, Any] | None:
-    """The schema fragment of one rules.t_* checker, read from the checker
+    """The schema fragment of one registry.t_* checker, read from the checker
     itself: its factory's name and the values it closes over (minimum,
     choices, ...). None for a checker this module does not know."""
-    from cnnsize.engine import rules
+    from cnnsize.engine.kinds.activation import ACTIVATIONS
 
     factory = check.__qualname__.split(".")[0]
     env = inspect.getclosurevars(check).nonlocals
@@ -163,18 +137,18 @@ def _checker_schema(check: Callable[..., Any]) -> dict[str, Any] | None:
         return _tpl({"type": "array", "minItems": 1, "items": {"anyOf": [_int(1), {"const": -1}]}})
     if factory == "t_activation":
         return _named(
-            "activation", _tpl({"anyOf": [{"enum": [*rules.ACTIVATIONS, "none"]}, {"type": "null"}, {"const": False}]})
+            "activation", _tpl({"anyOf": [{"enum": [*ACTIVATIONS, "none"]}, {"type": "null"}, {"const": False}]})
         )
     return None
 
 
 def key_schema(kind: str, key: str) -> dict[str, Any]:
     """Schema of one key of one layer kind, with its description and default."""
-    from cnnsize.engine.rules import RULES
+    from cnnsize.engine.kinds import RULES
 
     spec = RULES[kind].keys[key]
     frag = _checker_schema(spec.check)
-    doc = spec.doc or KEY_DOCS.get(key, "")
+    doc = spec.doc
     out: dict[str, Any] = dict(frag) if frag is not None else {}
     if not spec.required:
         # ~ (null) on an optional key means "the default" (spec.py)
@@ -187,7 +161,7 @@ def key_schema(kind: str, key: str) -> dict[str, Any]:
 
 
 def _names_enum(kind: str) -> list[str]:
-    from cnnsize.engine.rules import KINDS
+    from cnnsize.engine.kinds import KINDS
 
     return sorted(n for n, k in KINDS.items() if k == kind)
 
@@ -211,12 +185,12 @@ def _common_props() -> dict[str, Any]:
 
 
 def _layer_defs() -> dict[str, Any]:
-    from cnnsize.engine.rules import COMMON_KEYS, KINDS, RULES
+    from cnnsize.engine.kinds import COMMON_KEYS, KINDS, RULES
     from cnnsize.engine.spec import INSTANCE_KEYS
 
     common = {k: _named(f"layer_{k}", v) for k, v in _common_props().items()}
     missing = COMMON_KEYS - set(common) - {"type"}
-    if missing:  # a new common key in rules.py must get a schema here
+    if missing:  # a new common key in the registry must get a schema here
         raise RuntimeError(f"schema.py does not describe common layer keys {sorted(missing)}")
     kind_names = sorted(KINDS)
     branches = []
@@ -280,7 +254,7 @@ def _required_unless_default() -> list[dict[str, Any]]:
     cannot look up from a layer to the document root, so the root says, per
     required key: unless defaults has it, every layer of a kind that needs it
     (top level and inside blocks) must have it."""
-    from cnnsize.engine.rules import RULES
+    from cnnsize.engine.kinds import RULES
 
     needs: dict[str, list[str]] = {}
     for kind, rule in sorted(RULES.items()):
@@ -309,7 +283,7 @@ def _required_unless_default() -> list[dict[str, Any]]:
 def _defaults_schema() -> dict[str, Any]:
     """A default may be any layer key but the common ones; its value must be
     valid for at least one kind that takes the key."""
-    from cnnsize.engine.rules import COMMON_KEYS, RULES
+    from cnnsize.engine.kinds import COMMON_KEYS, RULES
 
     by_key: dict[str, list[dict[str, Any]]] = {}
     for _kind, rule in sorted(RULES.items()):
@@ -323,7 +297,11 @@ def _defaults_schema() -> dict[str, Any]:
     for key, frags in sorted(by_key.items()):
         kinds = sorted(k for k, r in RULES.items() if key in r.keys)
         s: dict[str, Any] = frags[0] if len(frags) == 1 else {"anyOf": frags}
-        props[key] = _doc(s, f"{KEY_DOCS.get(key, key)}; applies to {', '.join(kinds)}")
+        docs: dict[str, list[str]] = {}
+        for k in kinds:
+            docs.setdefault(RULES[k].keys[key].doc, []).append(k)
+        text = next(iter(docs)) if len(docs) == 1 else "; ".join(f"{', '.join(ks)}: {d}" for d, ks in docs.items())
+        props[key] = _doc(s, f"{text}; applies to {', '.join(kinds)}")
     return {"type": "object", "description": TOP_DOCS["defaults"], "properties": props, "additionalProperties": False}
 
 
@@ -441,3 +419,88 @@ def render(indent: int = 2) -> str:
     import json
 
     return json.dumps(build_schema(), indent=indent) + "\n"
+
+
+# --- docs/kinds.md --------------------------------------------------------------------
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _torch_side(rule: Any) -> list[str]:
+    from cnnsize.engine.registry import Missing
+
+    lines = []
+    to = rule.to_torch
+    if isinstance(to, Missing):
+        lines.append(f"- to torch: none ({to.reason})")
+    else:
+        doc = (to.__doc__ or "").strip().split("\n")[0]
+        lines.append(f"- to torch: `{to.__module__}.{to.__qualname__.split('.')[0]}`" + (f": {doc}" if doc else ""))
+    ft = rule.from_torch
+    if isinstance(ft, Missing):
+        lines.append(f"- from torch: none of its own ({ft.reason})")
+    else:
+        for tm in ft:
+            names = [f"`{n}`" for n in (*tm.modules, *tm.functions)] + [f"`Tensor.{m}`" for m in tm.methods]
+            lines.append(f"- from torch: {', '.join(names)}")
+    fo = rule.from_onnx
+    lines.append(f"- from ONNX: none yet ({fo.reason})" if isinstance(fo, Missing) else "- from ONNX: yes")
+    return lines
+
+
+def kinds_markdown() -> str:
+    """docs/kinds.md: every layer kind with its aliases, keys (description,
+    default) and torch mappings, from the registry."""
+    from cnnsize.engine.kinds import KINDS, RULES
+
+    def aliases(kind: str) -> str:
+        return ", ".join(f"`{a}`" for a, k in KINDS.items() if k == kind and a != kind)
+
+    out = [
+        "# Layer kinds",
+        "",
+        "Generated from the registry (`cnnsize/engine/kinds/`) by",
+        "`python -m cnnsize.engine.schema --kinds-md -o docs/kinds.md`; do not edit by hand",
+        "(tests/test_registry.py fails when this file is out of date).",
+        "Every kind also takes the common keys `name`, `inputs`, `repeat`, `note` and `when` (docs/spec.md).",
+        "",
+        "| kind | category | aliases | summary |",
+        "|---|---|---|---|",
+    ]
+    for kind, rule in sorted(RULES.items()):
+        out.append(f"| [`{kind}`](#{kind}) | {rule.category} | {aliases(kind)} | {_md(rule.summary)} |")
+    for kind, rule in sorted(RULES.items()):
+        out += ["", f"## {kind}", "", _md(rule.summary) + ".", ""]
+        if aliases(kind):
+            out += [f"Aliases: {aliases(kind)}.", ""]
+        out += [f"Category: {rule.category}; inputs: {rule.inputs}; trainable parameters: {_md(rule.params_doc)}.", ""]
+        out += ["| key | default | meaning |", "|---|---|---|"]
+        for key, spec in rule.keys.items():
+            default = "required" if spec.required else ("-" if spec.default is None else f"`{spec.default!r}`")
+            out.append(f"| `{key}` | {default} | {_md(spec.doc)} |")
+        out += ["", *_torch_side(rule)]
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """python -m cnnsize.engine.schema [--kinds-md] [-o FILE]: the JSON
+    schema (as `cnnsize schema` prints it) or docs/kinds.md."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m cnnsize.engine.schema")
+    ap.add_argument("--kinds-md", action="store_true", help="write the layer-kind reference (docs/kinds.md)")
+    ap.add_argument("-o", "--output", help="file to write (default: standard output)")
+    args = ap.parse_args(argv)
+    text = kinds_markdown() if args.kinds_md else render()
+    if args.output:
+        with open(args.output, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+    else:
+        print(text, end="")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

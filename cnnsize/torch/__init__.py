@@ -12,6 +12,7 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("cnnsize.torch needs PyTorch, which is not installed: pip install 'cnnsize[torch]'") from exc
 
-from cnnsize.torch.materialize import LEAF_MODULES, Layer, Materialized, materialize
+from cnnsize.torch.materialize import Materialized, materialize
+from cnnsize.torch.modules import LEAF_MODULES, Layer
 
 __all__ = ["materialize", "Materialized", "Layer", "LEAF_MODULES"]

@@ -19,6 +19,7 @@ inside one spec layer, so the round trip is exact).
 
 from __future__ import annotations
 
+import importlib
 import math
 import operator
 from dataclasses import dataclass, field
@@ -26,21 +27,12 @@ from typing import Any
 
 import torch
 import torch.fx
-import torch.nn.functional as F
 from torch import nn
 
-from cnnsize.torch.materialize import (
-    LEAF_MODULES,
-    RBF,
-    Crop,
-    Materialized,
-    Pad,
-    Reshape,
-    SepConv,
-    Subsample,
-    TableConv,
-    UntiedBias,
-)
+from cnnsize.engine.kinds import RULES, kinds_in
+from cnnsize.engine.registry import Missing
+from cnnsize.torch.materialize import Materialized
+from cnnsize.torch.modules import LEAF_MODULES, Crop, UntiedBias
 
 
 @dataclass
@@ -75,66 +67,56 @@ class _Tracer(torch.fx.Tracer):
         return isinstance(m, LEAF_MODULES) or super().is_leaf_module(m, qualname)
 
 
-ACT_MODULES: dict[type, str] = {
-    nn.ReLU: "relu",
-    nn.ReLU6: "relu6",
-    nn.LeakyReLU: "leakyrelu",
-    nn.ELU: "elu",
-    nn.Sigmoid: "sigmoid",
-    nn.Tanh: "tanh",
-    nn.GELU: "gelu",
-    nn.SiLU: "silu",
-    nn.Hardswish: "hardswish",
-    nn.Hardsigmoid: "hardsigmoid",
-    nn.Softplus: "softplus",
-    nn.Softmax: "softmax",
-    nn.LogSoftmax: "logsoftmax",
-}
-ACT_FUNCS: dict[Any, str] = {
-    F.relu: "relu",
-    torch.relu: "relu",
-    F.relu6: "relu6",
-    F.leaky_relu: "leakyrelu",
-    F.elu: "elu",
-    torch.sigmoid: "sigmoid",
-    F.sigmoid: "sigmoid",
-    torch.tanh: "tanh",
-    F.tanh: "tanh",
-    F.gelu: "gelu",
-    F.silu: "silu",
-    F.hardswish: "hardswish",
-    F.hardsigmoid: "hardsigmoid",
-    F.softplus: "softplus",
-    F.softmax: "softmax",
-    torch.softmax: "softmax",
-    F.log_softmax: "logsoftmax",
-    torch.log_softmax: "logsoftmax",
-}
-ACT_METHODS = {"relu": "relu", "sigmoid": "sigmoid", "tanh": "tanh", "softmax": "softmax", "log_softmax": "logsoftmax"}
 ALIAS_METHODS = {"contiguous", "clone", "detach", "float", "to"}
-FUSE_ACT_INTO = {"conv", "dwconv", "sepconv", "deconv", "fc", "batchnorm", "subsample", "add"}
-PAD_INTO = {"conv", "dwconv", "sepconv", "maxpool", "avgpool", "lppool"}
+# kinds derived from the registry: which take a fused activation, which a
+# folded zero pad, which let a flatten move across them
+FUSE_ACT_INTO = frozenset(k for k, r in RULES.items() if "activation" in r.keys)
+PAD_INTO = frozenset(k for k, r in RULES.items() if r.category in ("conv", "pool") and "padding" in r.keys)
+SHAPE_AGNOSTIC = frozenset(k for k, r in RULES.items() if r.pointwise)
+ACT_TO_KEY = frozenset(kinds_in("activation"))
 
 
-def _axes(v: Any) -> Any:
-    """A tuple of equal values as one int (shorter specs); otherwise a list."""
-    if isinstance(v, (tuple, list)):
-        vals = [int(x) for x in v]
-        return vals[0] if len(set(vals)) == 1 else vals
-    return int(v)
+def _resolve(dotted: str) -> Any:
+    """The object a dotted name names (the longest importable module prefix, then attributes)."""
+    parts = dotted.split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        try:
+            obj: Any = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        for attr in parts[i:]:
+            obj = getattr(obj, attr)
+        return obj
+    raise ImportError(f"cannot resolve {dotted!r}")
 
 
-def _pairs_from_torch_pad(pad: tuple[int, ...], nd: int) -> list[list[int]]:
-    """F.pad's last-axis-first (before, after) list -> per spatial axis, first axis first."""
-    pad = tuple(pad) + (0,) * (2 * nd - len(pad))
-    pairs = [[int(pad[2 * i]), int(pad[2 * i + 1])] for i in range(nd)]
-    return list(reversed(pairs))
+Converter = Any
+_TABLES: list[dict[Any, Converter]] = []
 
 
-def _padding(v: Any, nd: int) -> Any:
-    if isinstance(v, str):
-        return v
-    return _axes(v if isinstance(v, (tuple, list)) else (v,) * nd)
+def torch_tables() -> tuple[dict[Any, Converter], dict[Any, Converter], dict[str, Converter]]:
+    """(module class, function, Tensor method name) -> converter, from every
+    registry entry's ``from_torch``; built once, on the first import. Two
+    kinds claiming one torch object is an error."""
+    if not _TABLES:
+        tables: list[dict[Any, Converter]] = [{}, {}, {}]
+        owner: dict[Any, str] = {}
+        for kind, rule in RULES.items():
+            if isinstance(rule.from_torch, Missing):
+                continue
+            for tm in rule.from_torch:
+                for table, names, resolve in (
+                    (tables[0], tm.modules, True),
+                    (tables[1], tm.functions, True),
+                    (tables[2], tm.methods, False),
+                ):
+                    for name in names:
+                        obj = _resolve(name) if resolve else name
+                        if obj in table and owner[obj] != kind:
+                            raise ValueError(f"torch {name} is mapped by both {owner[obj]!r} and {kind!r}")
+                        table[obj], owner[obj] = tm.convert, kind
+        _TABLES.extend(tables)
+    return _TABLES[0], _TABLES[1], _TABLES[2]  # type: ignore[return-value]
 
 
 class _Importer:
@@ -286,345 +268,48 @@ class _Importer:
         self.fuse()
         return self.emit()
 
-    def module(self, node: torch.fx.Node, m: nn.Module) -> None:
+    def nd(self, node: torch.fx.Node) -> int:
+        """Spatial axes of the node's first tensor input (0 when unknown)."""
+        src = self.src_shape(node)
+        return len(src) - 1 if src else 0
+
+    def src_shape(self, node: torch.fx.Node) -> tuple[int, ...] | None:
         ins = self.tensor_args(node)
-        src = self.shape(ins[0]) if ins else None
-        nd = len(src) - 1 if src else 0
-        if isinstance(m, nn.modules.conv._ConvNd) and not m.transposed:
-            if m.padding_mode != "zeros":
-                self.notes.append(f"{node.target}: padding_mode={m.padding_mode} written as zero padding (same counts)")
-            common = {
-                "kernel": _axes(m.kernel_size),
-                "stride": _axes(m.stride),
-                "padding": _padding(m.padding, nd),
-                "dilation": _axes(m.dilation),
-            }
-            if m.groups > 1 and m.groups == m.in_channels and m.out_channels % m.in_channels == 0:
-                self.add(
-                    node,
-                    "dwconv",
-                    {**common, "multiplier": m.out_channels // m.in_channels, "bias": m.bias is not None},
-                )
-            else:
-                p = {"filters": m.out_channels, **common, "bias": m.bias is not None}
-                if m.groups != 1:
-                    p["groups"] = m.groups
-                self.add(node, "conv", p)
-        elif isinstance(m, nn.modules.conv._ConvTransposeNd):
-            p = {
-                "filters": m.out_channels,
-                "kernel": _axes(m.kernel_size),
-                "stride": _axes(m.stride),
-                "padding": _padding(m.padding, nd),
-                "output_padding": _axes(m.output_padding),
-                "dilation": _axes(m.dilation),
-                "bias": m.bias is not None,
-            }
-            if m.groups != 1:
-                p["groups"] = m.groups
-            self.add(node, "deconv", p)
-        elif isinstance(m, nn.Linear):
-            if src is not None and len(src) > 1:
-                self.unsupported_node(node, f"nn.Linear on a {len(src) + 1}-D input (applies to the last axis only)")
-                return
-            self.add(node, "fc", {"units": m.out_features, "bias": m.bias is not None})
-        elif isinstance(m, nn.modules.batchnorm._BatchNorm):
-            self.add(node, "batchnorm", {"affine": m.affine})
-        elif isinstance(m, nn.LayerNorm):
-            if src is None or tuple(m.normalized_shape) != src:
-                self.unsupported_node(
-                    node, f"nn.LayerNorm over {list(m.normalized_shape)} (cnnsize normalizes over the whole sample)"
-                )
-                return
-            if m.elementwise_affine and m.bias is None:
-                self.unsupported_node(node, "nn.LayerNorm with a weight and no bias")
-                return
-            self.add(node, "layernorm", {"affine": m.elementwise_affine})
-        elif isinstance(m, nn.GroupNorm):
-            self.add(node, "groupnorm", {"groups": m.num_groups, "affine": m.affine})
-        elif isinstance(m, nn.LocalResponseNorm):
-            self.add(node, "lrn", {"size": m.size}, note=f"alpha={m.alpha}, beta={m.beta}, k={m.k}")
-        elif isinstance(m, nn.modules.pooling._MaxPoolNd):
-            if m.return_indices:
-                self.unsupported_node(node, "max pooling that returns indices")
-                return
-            self.add(
-                node,
-                "maxpool",
-                {
-                    "kernel": _axes(m.kernel_size),
-                    "stride": _axes(m.stride),
-                    "padding": _padding(m.padding, nd),
-                    "dilation": _axes(m.dilation),
-                    "ceil_mode": bool(m.ceil_mode),
-                },
-            )
-        elif isinstance(m, nn.modules.pooling._AvgPoolNd) and not isinstance(
-            m, (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)
-        ):
-            if getattr(m, "divisor_override", None):
-                self.notes.append(f"{node.target}: divisor_override={m.divisor_override} not expressed (same counts)")
-            self.add(
-                node,
-                "avgpool",
-                {
-                    "kernel": _axes(m.kernel_size),
-                    "stride": _axes(m.stride),
-                    "padding": _padding(m.padding, nd),
-                    "ceil_mode": bool(m.ceil_mode),
-                    "count_include_pad": bool(m.count_include_pad),
-                },
-            )
-        elif isinstance(m, nn.modules.pooling._LPPoolNd):
-            self.add(
-                node,
-                "lppool",
-                {
-                    "kernel": _axes(m.kernel_size),
-                    "stride": _axes(m.stride if m.stride is not None else m.kernel_size),
-                    "p": float(m.norm_type),
-                    "ceil_mode": bool(m.ceil_mode),
-                },
-            )
-        elif isinstance(
-            m,
-            (
-                nn.AdaptiveAvgPool1d,
-                nn.AdaptiveAvgPool2d,
-                nn.AdaptiveAvgPool3d,
-                nn.AdaptiveMaxPool1d,
-                nn.AdaptiveMaxPool2d,
-                nn.AdaptiveMaxPool3d,
-            ),
-        ):
-            self.adaptive(node, m.output_size, "avg" if "Avg" in type(m).__name__ else "max")
-        elif type(m) in ACT_MODULES or (isinstance(m, nn.Hardtanh) and (m.min_val, m.max_val) == (0.0, 6.0)):
-            kind = ACT_MODULES.get(type(m), "relu6")
-            if kind in ("softmax", "logsoftmax") and not self.channel_dim(m.dim, src):
-                self.unsupported_node(node, f"{type(m).__name__}(dim={m.dim}) (cnnsize's softmax is over channels)")
-                return
-            self.add(node, kind, {})
-        elif isinstance(m, nn.modules.dropout._DropoutNd):
-            self.add(node, "dropout", {"p": float(m.p)})
-        elif isinstance(m, nn.Identity):
-            self.add(node, "identity", {})
-        elif isinstance(m, nn.Flatten):
-            self.flatten(node, m.start_dim, m.end_dim)
-        elif isinstance(m, nn.Unflatten):
-            self.add(node, "reshape", {"shape": list(self.shape(node) or ())})
-        elif isinstance(m, nn.Upsample):
-            self.upsample(node, m.size, m.scale_factor, m.mode)
-        elif isinstance(
-            m,
-            (
-                nn.modules.padding._ConstantPadNd,
-                nn.modules.padding._ReflectionPadNd,
-                nn.modules.padding._ReplicationPadNd,
-                nn.modules.padding._CircularPadNd,
-            ),
-        ):
-            mode = {"Reflection": "reflect", "Replication": "replicate", "Circular": "circular"}.get(
-                next((k for k in ("Reflection", "Replication", "Circular") if k in type(m).__name__), ""), "constant"
-            )
-            value = float(getattr(m, "value", 0.0)) if mode == "constant" else None
-            self.pad(node, tuple(m.padding), mode, value, nd)
-        elif isinstance(m, UntiedBias):
+        return self.shape(ins[0]) if ins else None
+
+    def out_shape(self, node: torch.fx.Node) -> tuple[int, ...] | None:
+        return self.shape(node)
+
+    @staticmethod
+    def is_node(a: Any) -> bool:
+        return isinstance(a, torch.fx.Node)
+
+    def module(self, node: torch.fx.Node, m: nn.Module) -> None:
+        if isinstance(m, UntiedBias):
             self.add(node, "untied_bias", {})
-        elif isinstance(m, TableConv):
-            p = {
-                "filters": len(m.table),
-                "kernel": _axes(m.kernel),
-                "stride": _axes(m.stride),
-                "padding": _axes(m.padding),
-                "dilation": _axes(m.dilation),
-                "bias": m.bias is not None,
-                "table": m.table,
-            }
-            self.add(node, "conv", p)
-        elif isinstance(m, Subsample):
-            self.add(node, "subsample", {"kernel": _axes(m.kernel), "stride": _axes(m.stride)})
-        elif isinstance(m, RBF):
-            self.add(node, "rbf", {"units": m.codes.shape[0]})
-        elif isinstance(m, Pad):
-            self.pad(node, m.pads, m.mode, m.value if m.mode == "constant" else None, nd)
-        elif isinstance(m, Crop):
+            return
+        if isinstance(m, Crop):
             self.add(node, "crop", {"crops": [list(c) for c in m.crops]})
-        elif isinstance(m, Reshape):
-            self.add(node, "reshape", {"shape": list(m.shape)})
-        elif isinstance(m, SepConv):
-            dw, pw = m.dw, m.pw
-            bias = "untied" if m.dw_bias is not None else dw.bias is not None
-            self.add(
-                node,
-                "sepconv",
-                {
-                    "filters": pw.out_channels,
-                    "kernel": _axes(dw.kernel_size),
-                    "stride": _axes(dw.stride),
-                    "padding": _padding(dw.padding, nd),
-                    "dilation": _axes(dw.dilation),
-                    "multiplier": dw.out_channels // dw.in_channels,
-                    "bias": bias,
-                },
-            )
-        else:
-            self.unsupported_node(node, f"module {type(m).__module__}.{type(m).__name__} '{node.target}'")
-
-    def channel_dim(self, dim: Any, src: tuple[int, ...] | None) -> bool:
-        if dim is None or src is None:
-            return False
-        return dim == 1 or (len(src) == 1 and dim == -1)
-
-    def adaptive(self, node: torch.fx.Node, size: Any, how: str) -> None:
-        src = self.shape(self.tensor_args(node)[0]) or ()
-        nd = len(src) - 1
-        sizes = list(size) if isinstance(size, (tuple, list)) else [size] * nd
-        sizes = [s if s is not None else n for s, n in zip(sizes, src[1:])]
-        if all(s == 1 for s in sizes):
-            self.add(node, f"global{how}pool", {})
-        else:
-            self.add(node, f"adaptive{how}pool", {"output": _axes(sizes)})
-
-    def flatten(self, node: torch.fx.Node, start: int, end: int) -> None:
-        out = self.shape(node) or ()
-        if start == 1 and end == -1:
-            self.add(node, "flatten", {})
-        else:
-            self.add(node, "reshape", {"shape": list(out)})
-
-    def upsample(self, node: torch.fx.Node, size: Any, scale: Any, mode: str) -> None:
-        src = self.shape(self.tensor_args(node)[0]) or ()
-        nd = len(src) - 1
-        if mode not in ("nearest", "linear", "bilinear", "bicubic", "trilinear"):
-            self.unsupported_node(node, f"upsampling mode {mode!r}")
             return
-        if size is not None:
-            self.add(
-                node,
-                "upsample",
-                {"size": _axes(size if isinstance(size, (tuple, list)) else [size] * nd), "mode": mode},
-            )
-            return
-        sc = list(scale) if isinstance(scale, (tuple, list)) else [scale] * nd
-        if any(float(s) != int(s) for s in sc):
-            self.add(
-                node,
-                "upsample",
-                {"size": _axes((self.shape(node) or ())[1:]), "mode": mode},
-                note=f"scale {sc} written as the output size",
-            )
-            return
-        self.add(node, "upsample", {"scale": _axes([int(s) for s in sc]), "mode": mode})
-
-    def pad(self, node: torch.fx.Node, pads: tuple[int, ...], mode: str, value: float | None, nd: int) -> None:
-        if any(p < 0 for p in pads):
-            self.unsupported_node(node, "negative padding (cropping)")
-            return
-        if mode == "constant" and value not in (0.0, float("-inf")):
-            self.notes.append(f"{node.name}: constant pad value {value} written as zero padding (same counts)")
-        self.add(node, "pad", {"padding": _pairs_from_torch_pad(pads, nd), "mode": mode}, pad_value=value)
-
-    def scalar_or_merge(self, node: torch.fx.Node, kind: str) -> None:
-        ts = [a for a in node.args if isinstance(a, torch.fx.Node)]
-        if len(ts) < 2 or any(self.shape(t) is None for t in ts) or len(ts) != len(node.args):
-            self.unsupported_node(node, f"{kind} with a constant ({node.target})")
-            return
-        self.add(node, kind, {}, ts)
+        modules = torch_tables()[0]
+        for cls in type(m).__mro__:  # the most specific class a kind maps
+            convert = modules.get(cls)
+            if convert is not None:
+                convert(self, node, m)
+                return
+        self.unsupported_node(node, f"module {type(m).__module__}.{type(m).__name__} '{node.target}'")
 
     def function(self, node: torch.fx.Node) -> None:
         t = node.target
-        ins = self.tensor_args(node)
-        src = self.shape(ins[0]) if ins else None
-        nd = len(src) - 1 if src else 0
-        # fx arguments are dynamically typed; each use below checks what it needs
-        kw: dict[str, Any] = dict(node.kwargs)
-        args: list[Any] = list(node.args)
-        if t in (operator.add, torch.add, operator.iadd):
-            self.scalar_or_merge(node, "add")
-        elif t in (operator.mul, torch.mul, operator.imul):
-            self.scalar_or_merge(node, "mul")
-        elif t in (torch.cat, torch.concat):
-            dim = kw.get("dim", args[1] if len(args) > 1 else 0)
-            rank = len(src or ()) + 1
-            dim = dim + rank if dim < 0 else dim
-            if dim == 0:
-                self.unsupported_node(node, "concatenation along the batch axis")
-                return
-            self.add(node, "concat", {"axis": dim - 1}, list(args[0]))
-        elif t is torch.flatten:
-            self.flatten(
-                node,
-                kw.get("start_dim", args[1] if len(args) > 1 else 0),
-                kw.get("end_dim", args[2] if len(args) > 2 else -1),
-            )
-        elif t in ACT_FUNCS:
-            kind = ACT_FUNCS[t]
-            if kind in ("softmax", "logsoftmax") and not self.channel_dim(
-                kw.get("dim", args[1] if len(args) > 1 else None), src
-            ):
-                self.unsupported_node(node, f"{getattr(t, '__name__', t)} not over channels")
-                return
-            self.add(node, kind, {})
-        elif t in (
-            F.adaptive_avg_pool1d,
-            F.adaptive_avg_pool2d,
-            F.adaptive_avg_pool3d,
-            F.adaptive_max_pool1d,
-            F.adaptive_max_pool2d,
-            F.adaptive_max_pool3d,
-        ):
-            self.adaptive(
-                node, kw.get("output_size", args[1] if len(args) > 1 else None), "avg" if "avg" in t.__name__ else "max"
-            )
-        elif t in (F.max_pool1d, F.max_pool2d, F.max_pool3d):
-            names = ["input", "kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices"]
-            a = {**dict(zip(names, args)), **kw}
-            if a.get("return_indices"):
-                self.unsupported_node(node, "max pooling that returns indices")
-                return
-            k = a["kernel_size"]
-            stride = a.get("stride") or k
-            self.add(
-                node,
-                "maxpool",
-                {
-                    "kernel": _padding(k, nd),
-                    "stride": _padding(stride, nd),
-                    "padding": _padding(a.get("padding", 0), nd),
-                    "dilation": _padding(a.get("dilation", 1), nd),
-                    "ceil_mode": bool(a.get("ceil_mode", False)),
-                },
-            )
-        elif t in (F.avg_pool1d, F.avg_pool2d, F.avg_pool3d):
-            names = ["input", "kernel_size", "stride", "padding", "ceil_mode", "count_include_pad"]
-            a = {**dict(zip(names, args)), **kw}
-            k = a["kernel_size"]
-            stride = a.get("stride") or k
-            self.add(
-                node,
-                "avgpool",
-                {
-                    "kernel": _padding(k, nd),
-                    "stride": _padding(stride, nd),
-                    "padding": _padding(a.get("padding", 0), nd),
-                    "ceil_mode": bool(a.get("ceil_mode", False)),
-                    "count_include_pad": bool(a.get("count_include_pad", True)),
-                },
-            )
-        elif t is F.pad:
-            pads = kw.get("pad", args[1] if len(args) > 1 else ())
-            mode = kw.get("mode", args[2] if len(args) > 2 else "constant")
-            value = kw.get("value", args[3] if len(args) > 3 else None)
-            self.pad(node, tuple(pads), mode, float(value or 0.0) if mode == "constant" else None, nd)
-        elif t is F.interpolate:
-            names = ["input", "size", "scale_factor", "mode"]
-            a = {**dict(zip(names, args)), **kw}
-            self.upsample(node, a.get("size"), a.get("scale_factor"), a.get("mode", "nearest"))
-        elif t in (F.dropout, F.dropout1d, F.dropout2d, F.dropout3d):
-            self.add(node, "dropout", {"p": float(kw.get("p", args[1] if len(args) > 1 else 0.5))})
-        elif t is operator.getitem and not ins:
+        try:
+            convert = torch_tables()[1].get(t)
+        except TypeError:  # an unhashable target
+            convert = None
+        if convert is not None:
+            convert(self, node, t)
+        elif t is operator.getitem and not self.tensor_args(node):
             pass  # indexing a shape tuple: not a tensor
-        elif src is None and self.shape(node) is None:
+        elif self.src_shape(node) is None and self.shape(node) is None:
             pass  # arithmetic on sizes, not tensors
         else:
             self.unsupported_node(node, f"function {getattr(t, '__module__', '')}.{getattr(t, '__name__', t)}")
@@ -635,47 +320,11 @@ class _Importer:
         if self.shape(node) is None:
             return  # x.size(), x.dim(): not tensors
         src = self.shape(ins[0]) if ins else None
+        convert = torch_tables()[2].get(m)
         if m in ALIAS_METHODS and ins and self.shape(node) == src:
             self.alias[node.name] = self.resolve(ins[0].name)
-        elif m in ACT_METHODS:
-            kind = ACT_METHODS[m]
-            dim = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else None)
-            if kind in ("softmax", "logsoftmax") and not self.channel_dim(dim, src):
-                self.unsupported_node(node, f"Tensor.{m} not over channels")
-                return
-            self.add(node, kind, {})
-        elif m == "flatten":
-            args: list[Any] = list(node.args)
-            kwf: dict[str, Any] = dict(node.kwargs)
-            self.flatten(
-                node,
-                kwf.get("start_dim", args[1] if len(args) > 1 else 0),
-                kwf.get("end_dim", args[2] if len(args) > 2 else -1),
-            )
-        elif m in ("view", "reshape"):
-            out = self.shape(node) or ()
-            if len(out) == 1:
-                self.add(node, "flatten", {})
-            else:
-                self.add(node, "reshape", {"shape": list(out)})
-        elif m in ("add", "add_"):
-            self.scalar_or_merge(node, "add")
-        elif m in ("mul", "mul_"):
-            self.scalar_or_merge(node, "mul")
-        elif m == "mean" and src is not None:
-            dims: Any = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else None)
-            dims = [dims] if isinstance(dims, int) else list(dims or [])
-            rank = len(src) + 1
-            dims = sorted(d + rank if d < 0 else d for d in dims)
-            keep: Any = node.kwargs.get("keepdim", node.args[2] if len(node.args) > 2 else False)
-            if dims == list(range(2, rank)) and keep:
-                self.add(node, "globalavgpool", {})
-            elif dims == list(range(2, rank)):
-                self.unsupported_node(
-                    node, "mean over the spatial axes without keepdim (write a global pool and a flatten)"
-                )
-            else:
-                self.unsupported_node(node, f"mean over axes {dims}")
+        elif convert is not None:
+            convert(self, node, m)
         else:
             self.unsupported_node(node, f"method Tensor.{m}")
 
@@ -1067,8 +716,6 @@ def _same_expansion(a_text: str, b_text: str) -> bool:
 
 def _non_default(kind: str, params: dict[str, Any]) -> dict[str, Any]:
     """Leave out keys at their rule's default (pool strides equal to the kernel too)."""
-    from cnnsize.engine.rules import RULES
-
     keys = RULES[kind].keys
     out = {}
     for k, v in params.items():
@@ -1081,38 +728,6 @@ def _non_default(kind: str, params: dict[str, Any]) -> dict[str, Any]:
                 continue
         out[k] = v
     return out
-
-
-SHAPE_AGNOSTIC = {
-    "dropout",
-    "identity",
-    "relu",
-    "relu6",
-    "leakyrelu",
-    "elu",
-    "sigmoid",
-    "tanh",
-    "gelu",
-    "silu",
-    "hardswish",
-    "hardsigmoid",
-    "softplus",
-}
-ACT_TO_KEY = {
-    "relu",
-    "relu6",
-    "leakyrelu",
-    "elu",
-    "sigmoid",
-    "tanh",
-    "gelu",
-    "silu",
-    "hardswish",
-    "hardsigmoid",
-    "softplus",
-    "softmax",
-    "logsoftmax",
-}
 
 
 def import_module(

@@ -1,0 +1,176 @@
+"""Normalization: batch, layer and group normalization, local response
+normalization."""
+
+from __future__ import annotations
+
+from math import prod
+from typing import Any
+
+from cnnsize.engine.errors import RuleError
+from cnnsize.engine.kinds.activation import ACT, fuse_act
+from cnnsize.engine.registry import (
+    Key,
+    Result,
+    Shape,
+    Tensor,
+    TorchMap,
+    flat_rf,
+    ops_of,
+    register,
+    t_bool,
+    t_int,
+)
+
+AFFINE = Key(t_bool, "whether the norm has a learned scale and shift", True)
+
+
+def _norm_params(p: dict[str, Any], n: int) -> tuple[int, int]:
+    return (n, n) if p["affine"] else (0, 0)
+
+
+def _bn_torch(p: dict[str, Any], in_shapes: list[Shape], out: Shape) -> Any:
+    from cnnsize.torch.modules import Layer, fused_activation, torch_class
+
+    x = in_shapes[0]
+    return Layer(torch_class("BatchNorm", max(1, len(x) - 1))(x[0], affine=p["affine"]), act=fused_activation(p))
+
+
+def _bn_from(imp: Any, node: Any, m: Any) -> None:
+    imp.add(node, "batchnorm", {"affine": m.affine})
+
+
+@register(
+    "batchnorm",
+    {"affine": AFFINE, **ACT},
+    aliases=("bn", "batchnorm1d", "batchnorm2d", "batchnorm3d"),
+    category="norm",
+    summary="batch normalization (inference: one scale and shift per element)",
+    to_torch=_bn_torch,
+    from_torch=(TorchMap(_bn_from, modules=("torch.nn.modules.batchnorm._BatchNorm",)),),
+    params="`2*C` (+ `2*C` running statistics, buffers)",
+)
+def batchnorm(p: dict[str, Any], ins: list[Tensor]) -> Result:
+    x = ins[0]
+    c = x.shape[0]
+    units = prod(x.shape)
+    w, b = _norm_params(p, c)
+    ops = {"norm": 2 * units} if units else {}
+    # torch keeps one more buffer per BatchNorm: num_batches_tracked (an int64)
+    counts = {"affine_out": units if p["affine"] else 0, "bn_tracked": 1}
+    fuse_act(p, units, ops, counts)
+    return Result(x.shape, w, b, 2 * c, 0, ops, units, x.rf, counts)  # positional, as in conv's _conv_core
+
+
+def _ln_torch(p: dict[str, Any], in_shapes: list[Shape], out: Shape) -> Any:
+    from torch import nn
+
+    from cnnsize.torch.modules import Layer
+
+    return Layer(nn.LayerNorm(list(in_shapes[0]), elementwise_affine=p["affine"], bias=p["affine"]))
+
+
+def _ln_from(imp: Any, node: Any, m: Any) -> None:
+    src = imp.src_shape(node)
+    if src is None or tuple(m.normalized_shape) != src:
+        imp.unsupported_node(
+            node, f"nn.LayerNorm over {list(m.normalized_shape)} (cnnsize normalizes over the whole sample)"
+        )
+        return
+    if m.elementwise_affine and m.bias is None:
+        imp.unsupported_node(node, "nn.LayerNorm with a weight and no bias")
+        return
+    imp.add(node, "layernorm", {"affine": m.elementwise_affine})
+
+
+@register(
+    "layernorm",
+    {"affine": AFFINE},
+    category="norm",
+    summary="layer normalization over each sample",
+    to_torch=_ln_torch,
+    from_torch=(TorchMap(_ln_from, modules=("torch.nn.LayerNorm",)),),
+    params="`2*units` (normalizes over the whole sample: C*H*W)",
+)
+def layernorm(p: dict[str, Any], ins: list[Tensor]) -> Result:
+    x = ins[0]
+    units = prod(x.shape)
+    w, b = _norm_params(p, units)
+    # mean, centre, square, sum, scale by 1/std = 5 per element; affine 2 more
+    return Result(
+        x.shape,
+        weights=w,
+        biases=b,
+        ops=ops_of(norm=units * (7 if p["affine"] else 5)),
+        connections=units * units,
+        rf=flat_rf(x),
+        counts={"affine_out": units if p["affine"] else 0},
+    )
+
+
+def _gn_torch(p: dict[str, Any], in_shapes: list[Shape], out: Shape) -> Any:
+    from torch import nn
+
+    from cnnsize.torch.modules import Layer
+
+    return Layer(nn.GroupNorm(p["groups"], in_shapes[0][0], affine=p["affine"]))
+
+
+def _gn_from(imp: Any, node: Any, m: Any) -> None:
+    imp.add(node, "groupnorm", {"groups": m.num_groups, "affine": m.affine})
+
+
+@register(
+    "groupnorm",
+    {"groups": Key(t_int(1), "number of groups the channels are split into", required=True), "affine": AFFINE},
+    category="norm",
+    summary="group normalization",
+    to_torch=_gn_torch,
+    from_torch=(TorchMap(_gn_from, modules=("torch.nn.GroupNorm",)),),
+    params="`2*C`",
+)
+def groupnorm(p: dict[str, Any], ins: list[Tensor]) -> Result:
+    x = ins[0]
+    c = x.shape[0]
+    if c % p["groups"]:
+        raise RuleError("groups-mismatch", f"{c} channels are not divisible by groups={p['groups']}", "", "groups")
+    units = prod(x.shape)
+    w, b = _norm_params(p, c)
+    per_group = units // p["groups"]
+    return Result(
+        x.shape,
+        weights=w,
+        biases=b,
+        ops=ops_of(norm=units * (7 if p["affine"] else 5)),
+        connections=units * per_group,
+        rf=x.rf,
+        counts={"affine_out": units if p["affine"] else 0},
+    )
+
+
+def _lrn_torch(p: dict[str, Any], in_shapes: list[Shape], out: Shape) -> Any:
+    from torch import nn
+
+    from cnnsize.torch.modules import Layer
+
+    return Layer(nn.LocalResponseNorm(p["size"]))
+
+
+def _lrn_from(imp: Any, node: Any, m: Any) -> None:
+    imp.add(node, "lrn", {"size": m.size}, note=f"alpha={m.alpha}, beta={m.beta}, k={m.k}")
+
+
+@register(
+    "lrn",
+    {"size": Key(t_int(1), "number of channels in the normalization window", 5)},
+    aliases=("localresponsenorm",),
+    category="norm",
+    summary="local response normalization across channels",
+    to_torch=_lrn_torch,
+    from_torch=(TorchMap(_lrn_from, modules=("torch.nn.LocalResponseNorm",)),),
+)
+def lrn(p: dict[str, Any], ins: list[Tensor]) -> Result:
+    x = ins[0]
+    units = prod(x.shape)
+    n = p["size"]
+    # n squares, n - 1 adds, then scale, add k, power, divide
+    return Result(x.shape, ops=ops_of(norm=units * (2 * n + 3)), connections=units * n, rf=x.rf)

@@ -1,0 +1,457 @@
+"""Kinds that move or pass values and compute (almost) nothing: flatten,
+reshape, pad, upsample, dropout, identity."""
+
+from __future__ import annotations
+
+from math import prod
+from typing import Any
+
+from cnnsize.engine.errors import RuleError
+from cnnsize.engine.geometry import RF, AxisRF, _div, per_axis, resolve_padding
+from cnnsize.engine.registry import (
+    Key,
+    Result,
+    Shape,
+    Tensor,
+    TorchMap,
+    axes_value,
+    call_args,
+    flat_rf,
+    ops_of,
+    register,
+    rf_of,
+    spatial,
+    t_axes,
+    t_choice,
+    t_int,
+    t_number,
+    t_padding,
+    t_shape,
+)
+
+
+def _layer(make: Any) -> Any:
+    """to_torch for a kind whose module takes nothing from the spec."""
+
+    def build(p: dict[str, Any], in_shapes: list[Shape], out: Shape) -> Any:
+        from torch import nn
+
+        from cnnsize.torch.modules import Layer
+
+        return Layer(getattr(nn, make)())
+
+    return build
+
+
+# --- flatten and reshape ------------------------------------------------------------
+
+
+def _flatten_from(imp: Any, node: Any, target: Any) -> None:
+    if node.op == "call_module":
+        start, end = target.start_dim, target.end_dim
+    else:
+        a = call_args(node, ("input", "start_dim", "end_dim"))
+        start, end = a.get("start_dim", 0), a.get("end_dim", -1)
+    if start == 1 and end == -1:
+        imp.add(node, "flatten", {})
+    else:
+        imp.add(node, "reshape", {"shape": list(imp.out_shape(node) or ())})
+
+
+@register(
+    "flatten",
+    {},
+    category="shape",
+    summary="flatten to a vector (no cost)",
+    to_torch=_layer("Flatten"),
+    from_torch=(
+        TorchMap(_flatten_from, modules=("torch.nn.Flatten",), functions=("torch.flatten",), methods=("flatten",)),
+    ),
+)
+def flatten(p: dict[str, Any], ins: list[Tensor]) -> Result:
+    return Result((prod(ins[0].shape),), rf=flat_rf(ins[0]))
+
+
+def _reshape_torch(p: dict[str, Any], in_shapes: list[Shape], out: Shape) -> Any:
+    from cnnsize.torch.modules import Layer, Reshape
+
+    return Layer(Reshape(out))
+
+
+def _reshape_from(imp: Any, node: Any, target: Any) -> None:
+    out = list(imp.out_shape(node) or ())
+    if node.op == "call_module" and type(target).__name__ == "Reshape":
+        out = list(target.shape)
+    elif node.op == "call_method" and len(out) == 1:
+        imp.add(node, "flatten", {})  # x.view(n, -1)
+        return
+    imp.add(node, "reshape", {"shape": out})
+
+
+@register(
+    "reshape",
+    {"shape": Key(t_shape, "output shape per sample; one -1 is inferred", required=True)},
+    category="shape",
+    summary="reshape per sample (no cost)",
+    to_torch=_reshape_torch,
+    from_torch=(
+        TorchMap(
+            _reshape_from,
+            modules=("torch.nn.Unflatten", "cnnsize.torch.modules.Reshape"),
+            methods=("view", "reshape"),
+        ),
+    ),
+)
+def reshape(p: dict[str, Any], ins: list[Tensor]) -> Result:
+    x = ins[0]
+    n = prod(x.shape)
+    shape = list(p["shape"])
+    known = prod(v for v in shape if v != -1)
+    if -1 in shape:
+        if n % known:
+            raise RuleError(
+                "reshape-mismatch", f"cannot reshape {n} values into {shape}", "the sizes must divide", "shape"
+            )
+        shape[shape.index(-1)] = n // known
+    elif known != n:
+        raise RuleError(
+            "reshape-mismatch",
+            f"cannot reshape {list(x.shape)} ({n} values) into {shape} ({known} values)",
+            "keep the number of values",
+            "shape",
+        )
+    rf = x.rf if tuple(shape[1:]) == x.shape[1:] else (flat_rf(x) if len(shape) == 1 else None)
+    return Result(tuple(shape), rf=rf)
+
+
+# --- pad -------------------------------------------------------------------------------
+
+
+def _pad_torch(p: dict[str, Any], in_shapes: list[Shape], out: Shape) -> Any:
+    from cnnsize.torch.modules import Layer, Pad, torch_pads
+
+    nd = len(in_shapes[0]) - 1
+    pads = resolve_padding(p["padding"], in_shapes[0][1:], [1] * nd, [1] * nd)
+    return Layer(Pad(torch_pads(pads), p["mode"]))
+
+
+def _pairs_from_torch_pad(pad: tuple[int, ...], nd: int) -> list[list[int]]:
+    """F.pad's last-axis-first (before, after) list -> per spatial axis, first axis first."""
+    pad = tuple(pad) + (0,) * (2 * nd - len(pad))
+    pairs = [[int(pad[2 * i]), int(pad[2 * i + 1])] for i in range(nd)]
+    return list(reversed(pairs))
+
+
+def _pad_from(imp: Any, node: Any, target: Any) -> None:
+    nd = imp.nd(node)
+    if node.op == "call_function":  # F.pad(x, pad, mode, value)
+        a = call_args(node, ("input", "pad", "mode", "value"))
+        pads, mode = tuple(a.get("pad", ())), a.get("mode", "constant")
+        value = float(a.get("value") or 0.0) if mode == "constant" else None
+    elif type(target).__name__ == "Pad":  # materialize's own
+        pads, mode = tuple(target.pads), target.mode
+        value = target.value if mode == "constant" else None
+    else:
+        name = type(target).__name__
+        mode = next((m for k, m in _PAD_MODES.items() if k in name), "constant")
+        pads = tuple(target.padding)
+        value = float(getattr(target, "value", 0.0)) if mode == "constant" else None
+    if any(p < 0 for p in pads):
+        imp.unsupported_node(node, "negative padding (cropping)")
+        return
+    if mode == "constant" and value not in (0.0, float("-inf")):
+        imp.notes.append(f"{node.name}: constant pad value {value} written as zero padding (same counts)")
+    imp.add(node, "pad", {"padding": _pairs_from_torch_pad(pads, nd), "mode": mode}, pad_value=value)
+
+
+_PAD_MODES = {"Reflection": "reflect", "Replication": "replicate", "Circular": "circular"}
+
+
+@register(
+    "pad",
+    {
+        "padding": Key(
+            t_padding,
+            "padding: an integer or one per axis (both sides), or [before, after] pairs per axis",
+            required=True,
+        ),
+        "mode": Key(t_choice("constant", "reflect", "replicate", "circular"), "what the padded values are", "constant"),
+    },
+    category="shape",
+    summary="explicit padding (no FLOPs)",
+    to_torch=_pad_torch,
+    from_torch=(
+        TorchMap(
+            _pad_from,
+            modules=tuple(
+                f"torch.nn.modules.padding._{m}PadNd" for m in ("Constant", "Reflection", "Replication", "Circular")
+            )
+            + ("cnnsize.torch.modules.Pad",),
+            functions=("torch.nn.functional.pad",),
+        ),
+    ),
+)
+def pad(p: dict[str, Any], ins: list[Tensor]) -> Result:
+    x = ins[0]
+    c, sp = spatial(x, "pad")
+    if p["padding"] == "same":
+        raise RuleError("bad-padding", "'same' has no meaning for a pad layer", "give integers", "padding")
+    pads = resolve_padding(p["padding"], sp, [1] * len(sp), [1] * len(sp))
+    out = tuple(n + a + b for n, (a, b) in zip(sp, pads))
+    rf = rf_of(x, lambda r: tuple(AxisRF(a.size, a.jump, a.start2 - 2 * pb * a.jump) for a, (pb, _) in zip(r, pads)))
+    return Result((c, *out), rf=rf)
+
+
+# --- upsample ---------------------------------------------------------------------------
+
+_MODES = ("nearest", "linear", "bilinear", "bicubic", "trilinear")
+
+
+def _upsample_torch(p: dict[str, Any], in_shapes: list[Shape], out: Shape) -> Any:
+    from torch import nn
+
+    from cnnsize.torch.modules import Layer
+
+    nd = len(in_shapes[0]) - 1
+    mode = p["mode"]
+    need = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}.get(mode)
+    if need is not None and need != nd:
+        raise NotImplementedError(f"upsample mode {mode!r} needs {need} spatial axes in torch, the input has {nd}")
+    kw: dict[str, Any] = {"mode": mode}
+    if need is not None:
+        kw["align_corners"] = False
+    if p.get("scale") is not None:
+        kw["scale_factor"] = tuple(float(v) for v in per_axis(p["scale"], nd, "scale", 1))
+    else:
+        kw["size"] = per_axis(p["size"], nd, "size", 1)
+    return Layer(nn.Upsample(**kw))
+
+
+def _upsample_from(imp: Any, node: Any, target: Any) -> None:
+    if node.op == "call_module":
+        size, scale, mode = target.size, target.scale_factor, target.mode
+    else:
+        a = call_args(node, ("input", "size", "scale_factor", "mode"))
+        size, scale, mode = a.get("size"), a.get("scale_factor"), a.get("mode", "nearest")
+    nd = imp.nd(node)
+    if mode not in _MODES:
+        imp.unsupported_node(node, f"upsampling mode {mode!r}")
+        return
+    if size is not None:
+        imp.add(
+            node,
+            "upsample",
+            {"size": axes_value(size if isinstance(size, (tuple, list)) else [size] * nd), "mode": mode},
+        )
+        return
+    sc = list(scale) if isinstance(scale, (tuple, list)) else [scale] * nd
+    if any(float(s) != int(s) for s in sc):
+        out = (imp.out_shape(node) or ())[1:]
+        imp.add(
+            node, "upsample", {"size": axes_value(out), "mode": mode}, note=f"scale {sc} written as the output size"
+        )
+        return
+    imp.add(node, "upsample", {"scale": axes_value([int(s) for s in sc]), "mode": mode})
+
+
+@register(
+    "upsample",
+    {
+        "scale": Key(t_axes(1), "integer upsampling factor: one, or one per spatial axis"),
+        "size": Key(t_axes(1), "upsampled output size per spatial axis"),
+        "mode": Key(t_choice(*_MODES), "interpolation mode", "nearest"),
+    },
+    category="shape",
+    summary="upsampling by an integer scale or to a size",
+    to_torch=_upsample_torch,
+    from_torch=(
+        TorchMap(_upsample_from, modules=("torch.nn.Upsample",), functions=("torch.nn.functional.interpolate",)),
+    ),
+)
+def upsample(p: dict[str, Any], ins: list[Tensor]) -> Result:
+    x = ins[0]
+    c, sp = spatial(x, "upsample")
+    if (p.get("scale") is None) == (p.get("size") is None):
+        raise RuleError("bad-value", "upsample needs exactly one of 'scale' and 'size'", "e.g. scale: 2", "scale")
+    if p.get("scale") is not None:
+        sc = per_axis(p["scale"], len(sp), "scale", 1)
+        out = tuple(n * s for n, s in zip(sp, sc))
+    else:
+        out = per_axis(p["size"], len(sp), "size", 1)
+    units = c * prod(out)
+    mode = p["mode"]
+    taps = {"nearest": 1, "linear": 2, "bilinear": 4, "trilinear": 8, "bicubic": 16}[mode]
+    # interpolation: taps multiplies and taps - 1 adds per output
+    flops = 0 if taps == 1 else units * (2 * taps - 1)
+    reach = {"nearest": 0, "bicubic": 3}.get(mode, 1)
+
+    def tr(r: RF) -> RF:
+        return tuple(AxisRF(a.size + reach * a.jump, _div(a.jump * n, o), a.start2) for a, n, o in zip(r, sp, out))
+
+    return Result(
+        (c, *out),
+        ops=ops_of(other=flops),
+        connections=units * taps,
+        rf=rf_of(x, tr),
+        counts={f"upsample.{mode}": units},
+    )
+
+
+# --- dropout and identity ---------------------------------------------------------------
+
+
+def _dropout_torch(p: dict[str, Any], in_shapes: list[Shape], out: Shape) -> Any:
+    from torch import nn
+
+    from cnnsize.torch.modules import Layer
+
+    return Layer(nn.Dropout(p["p"]))
+
+
+def _dropout_from(imp: Any, node: Any, target: Any) -> None:
+    if node.op == "call_module":
+        p = target.p
+    else:
+        p = call_args(node, ("input", "p")).get("p", 0.5)
+    imp.add(node, "dropout", {"p": float(p)})
+
+
+@register(
+    "dropout",
+    {"p": Key(t_number(0, maximum=1), "dropout probability (training only)", 0.5)},
+    category="regularization",
+    summary="dropout (identity at inference: explicitly zero cost)",
+    to_torch=_dropout_torch,
+    from_torch=(
+        TorchMap(
+            _dropout_from,
+            modules=("torch.nn.modules.dropout._DropoutNd",),
+            functions=tuple(f"torch.nn.functional.dropout{n}" for n in ("", "1d", "2d", "3d")),
+        ),
+    ),
+    pointwise=True,
+)
+def dropout(p: dict[str, Any], ins: list[Tensor]) -> Result:
+    return Result(ins[0].shape, rf=ins[0].rf, counts={"dropout": prod(ins[0].shape) if p["p"] > 0 else 0})
+
+
+def _identity_from(imp: Any, node: Any, m: Any) -> None:
+    imp.add(node, "identity", {})
+
+
+@register(
+    "identity",
+    {},
+    category="shape",
+    summary="identity (zero cost)",
+    to_torch=_layer("Identity"),
+    from_torch=(TorchMap(_identity_from, modules=("torch.nn.Identity",)),),
+    pointwise=True,
+)
+def identity(p: dict[str, Any], ins: list[Tensor]) -> Result:
+    return Result(ins[0].shape, rf=ins[0].rf)
+
+
+# --- pixel shuffle ----------------------------------------------------------------------
+
+
+def _pixel_shuffle_torch(p: dict[str, Any], in_shapes: list[Shape], out: Shape) -> Any:
+    from torch import nn
+
+    from cnnsize.torch.modules import Layer
+
+    if len(in_shapes[0]) != 3:
+        raise NotImplementedError(f"torch's PixelShuffle takes 2 spatial axes, the input has {len(in_shapes[0]) - 1}")
+    return Layer(nn.PixelShuffle(p["scale"]))
+
+
+def _pixel_shuffle_from(imp: Any, node: Any, target: Any) -> None:
+    if node.op == "call_module":
+        r = target.upscale_factor
+    else:
+        r = call_args(node, ("input", "upscale_factor"))["upscale_factor"]
+    imp.add(node, "pixel_shuffle", {"scale": int(r)})
+
+
+@register(
+    "pixel_shuffle",
+    {"scale": Key(t_int(1), "upscaling factor r: C*r^2 channels become C, each spatial size times r", required=True)},
+    aliases=("pixelshuffle",),
+    category="shape",
+    summary="pixel shuffle (sub-pixel convolution's rearrangement): C*r^2 x H x W to C x rH x rW, no cost",
+    to_torch=_pixel_shuffle_torch,
+    from_torch=(
+        TorchMap(
+            _pixel_shuffle_from, modules=("torch.nn.PixelShuffle",), functions=("torch.nn.functional.pixel_shuffle",)
+        ),
+    ),
+)
+def pixel_shuffle(p: dict[str, Any], ins: list[Tensor]) -> Result:
+    x = ins[0]
+    c, sp = spatial(x, "pixel_shuffle")
+    r = p["scale"]
+    block = r ** len(sp)
+    if c % block:
+        raise RuleError(
+            "shape-mismatch",
+            f"pixel_shuffle with scale {r} needs channels divisible by {r}^{len(sp)} = {block}, got {c}",
+            f"use {c // block * block or block} channels, or another scale",
+            "scale",
+        )
+
+    # Output position Y reads input position floor(Y / r) (torch's and ONNX
+    # DepthToSpace's layout), the map nearest upsampling by r uses: a unit's
+    # field is its source's (same size, same first centre) and neighbours are
+    # jump / r apart on average, the convention upsample keeps.
+    def tr(rf: RF) -> RF:
+        return tuple(AxisRF(a.size, _div(a.jump, r), a.start2) for a in rf)
+
+    return Result((c // block, *(n * r for n in sp)), rf=rf_of(x, tr))
+
+
+# --- channel shuffle --------------------------------------------------------------------
+
+
+def _channel_shuffle_torch(p: dict[str, Any], in_shapes: list[Shape], out: Shape) -> Any:
+    from torch import nn
+
+    from cnnsize.torch.modules import Layer
+
+    return Layer(nn.ChannelShuffle(p["groups"]))
+
+
+def _channel_shuffle_from(imp: Any, node: Any, target: Any) -> None:
+    if node.op == "call_module":
+        g = target.groups
+    else:
+        g = call_args(node, ("input", "groups"))["groups"]
+    imp.add(node, "channel_shuffle", {"groups": int(g)})
+
+
+@register(
+    "channel_shuffle",
+    {"groups": Key(t_int(1), "number of groups whose channels are interleaved (ShuffleNet)", required=True)},
+    aliases=("channelshuffle",),
+    category="shape",
+    summary="channel shuffle (ShuffleNet): interleave the channels of groups, no cost",
+    to_torch=_channel_shuffle_torch,
+    from_torch=(
+        TorchMap(
+            _channel_shuffle_from,
+            modules=("torch.nn.ChannelShuffle",),
+            functions=("torch.nn.functional.channel_shuffle",),  # the same object as torch.channel_shuffle
+        ),
+    ),
+)
+def channel_shuffle(p: dict[str, Any], ins: list[Tensor]) -> Result:
+    x = ins[0]
+    c, _sp = spatial(x, "channel_shuffle")  # as torch, which refuses a [N, C] input
+    if c % p["groups"]:
+        raise RuleError(
+            "groups-mismatch",
+            f"{c} channels are not divisible by groups={p['groups']}",
+            "choose groups that divide the channels",
+            "groups",
+        )
+    # a permutation of channels: each position's field is the input's
+    return Result(x.shape, rf=x.rf)
