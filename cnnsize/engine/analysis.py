@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from fractions import Fraction
 
 from cnnsize.engine import conventions as conv_mod
+from cnnsize.engine import fastpath
 from cnnsize.engine._gc import paused
 from cnnsize.engine.errors import Diagnostic, RuleError, SpecError, in_source_order
 from cnnsize.engine.geometry import RF, input_rf
@@ -152,9 +153,10 @@ def consumers(spec: Spec) -> dict[str, int]:
     out = {"input": 0}
     for ld in spec.layers:
         out[ld.name] = 0
+    fast = fastpath.enabled()
     for ld in spec.layers:
         ins = ld.inputs
-        if len(ins) == 1:
+        if fast and len(ins) == 1:
             out[ins[0]] += 1
             continue
         # a layer that reads a tensor twice (add: [x, y, x]) is one consumer,
@@ -168,7 +170,8 @@ def topological(spec: Spec, diags: list[Diagnostic] | None = None) -> list[Layer
     """Layers in data-flow order, ties broken by source order.
 
     Specs are almost always written in order, so that is checked first in one
-    linear pass; otherwise Kahn's algorithm with a heap keyed on source order.
+    linear pass (a fast path: Kahn's algorithm gives that same order); otherwise
+    Kahn's algorithm with a heap keyed on source order.
     Each cycle is an error: raised, or with ``diags`` appended to it, its
     layers marked invalid and the walk resumed past them, so that the rest of
     the graph is still analysed and only what depends on a cycle is skipped.
@@ -176,7 +179,7 @@ def topological(spec: Spec, diags: list[Diagnostic] | None = None) -> list[Layer
     layers = spec.layers
     pos = {ld.name: i for i, ld in enumerate(layers)}
     pos["input"] = -1
-    if all(pos[src] < i for i, ld in enumerate(layers) for src in ld.inputs):
+    if fastpath.enabled() and all(pos[src] < i for i, ld in enumerate(layers) for src in ld.inputs):
         return list(layers)
     import heapq
 
@@ -277,7 +280,8 @@ def analyze(
     spec's own (``spec.diagnostics``, from parsing with keep_going) and those
     of every layer whose definition and inputs are valid, in source order."""
     conv = conv_mod.get(convention)
-    native = conv_mod.is_native(conv)
+    fast = fastpath.enabled()
+    native = fast and conv_mod.is_native(conv)
     if dtype not in DTYPE_BYTES:
         raise ValueError(f"unknown dtype {dtype!r}; known: {', '.join(DTYPE_BYTES)}")
     if optimizer not in OPTIMIZER_STATE:
@@ -302,7 +306,7 @@ def analyze(
             tensors[ld.name] = None  # its error is already reported
             continue
         srcs = ld.inputs
-        if len(srcs) == 1:
+        if fast and len(srcs) == 1:
             t0 = tensors.get(srcs[0])
             ins = [t0]
             missing = t0 is None
@@ -469,9 +473,11 @@ def weight_depth(reports: list[LayerReport]) -> int:
     """Weight layers (conv, fc, ...) on the longest input-to-output path: the
     depth papers quote (VGG-16: 16, ResNet-50: 50, GoogLeNet: 22)."""
     depth: dict[str, int] = {"input": 0}
+    fast = fastpath.enabled()
     for r in reports:
         ins = r.inputs
-        depth[r.name] = (depth[ins[0]] if len(ins) == 1 else max(depth[s] for s in ins)) + (1 if r.raw_macs else 0)
+        deepest = depth[ins[0]] if fast and len(ins) == 1 else max(depth[s] for s in ins)
+        depth[r.name] = deepest + (1 if r.raw_macs else 0)
     return max(depth.values())
 
 
@@ -487,12 +493,13 @@ def peak_bytes(reports: list[LayerReport], used: dict[str, int], outputs: set[st
     remaining = dict(used)
     live = input_bytes
     peak = live
+    fast = fastpath.enabled()
     for r in reports:
         live += r.tensor_bytes
         if live > peak:
             peak = live
         ins = r.inputs
-        for src in ins if len(ins) == 1 else set(ins):
+        for src in ins if fast and len(ins) == 1 else set(ins):
             remaining[src] -= 1
             if remaining[src] == 0 and src not in outputs:
                 live -= size[src]

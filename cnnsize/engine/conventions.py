@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from cnnsize.engine import fastpath
 from cnnsize.engine._readonly import ReadOnly
 
 ALL_CATEGORIES = ("bias", "act", "norm", "pool", "merge", "scale", "other")
@@ -54,7 +55,10 @@ ACT_KINDS = frozenset(
 POOL_KINDS = ("maxpool", "avgpool", "lppool", "globalavgpool", "globalmaxpool", "adaptiveavgpool", "adaptivemaxpool")
 
 
+# (preset id, figure, kind, functional) -> (preset, its (term, weight) pairs);
+# at most 12 presets x 2 figures x the kinds x 2 entries, so never evicted
 _FORMS: dict[tuple[int, str, str, bool], tuple[Any, tuple[tuple[str, int], ...]]] = {}
+fastpath.register_memo(_FORMS.clear)
 
 
 def _pairs(table: Table | None, kind: str, only_act: bool | None) -> tuple[tuple[str, int], ...]:
@@ -141,12 +145,16 @@ class Convention(ReadOnly):
         # The weights on each term are resolved once per (preset, figure, kind,
         # functional); the entry holds the preset so that its id cannot be
         # reused while cached.
-        key = (id(self), which, kind, functional)
-        hit = _FORMS.get(key)
-        if hit is None or hit[0] is not self:
-            hit = _FORMS[key] = (self, self._form(which, kind, functional))
+        if not fastpath.enabled():
+            pairs = self._form(which, kind, functional)
+        else:
+            key = (id(self), which, kind, functional)
+            hit = _FORMS.get(key)
+            if hit is None or hit[0] is not self:
+                hit = _FORMS[key] = (self, self._form(which, kind, functional))
+            pairs = hit[1]
         total = 0
-        for t, w in hit[1]:
+        for t, w in pairs:
             v = terms.get(t)
             if v is not None:
                 total += w * v
