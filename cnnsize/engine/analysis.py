@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from fractions import Fraction
 
-from cnnsize.engine import conventions as conv_mod
-from cnnsize.engine import fastpath
+from cnnsize.engine import conventions, fastpath
 from cnnsize.engine._gc import paused
 from cnnsize.engine.errors import Diagnostic, RuleError, SpecError, in_source_order
 from cnnsize.engine.geometry import RF, input_rf
@@ -279,9 +278,9 @@ def analyze(
     """Analyse a parsed spec. Raises SpecError with every problem found: the
     spec's own (``spec.diagnostics``, from parsing with keep_going) and those
     of every layer whose definition and inputs are valid, in source order."""
-    conv = conv_mod.get(convention)
+    preset = conventions.get(convention)
     fast = fastpath.enabled()
-    native = fast and conv_mod.is_native(conv)
+    native = fast and conventions.is_native(preset)
     if dtype not in DTYPE_BYTES:
         raise ValueError(f"unknown dtype {dtype!r}; known: {', '.join(DTYPE_BYTES)}")
     if optimizer not in OPTIMIZER_STATE:
@@ -371,10 +370,10 @@ def analyze(
         if native:
             macs, flops = res.macs, res.flops
         else:
-            terms = conv_mod.layer_terms(res, [t.shape for t in ins])  # type: ignore[union-attr]
+            terms = conventions.layer_terms(res, [t.shape for t in ins])  # type: ignore[union-attr]
             functional = bool(ld.params.get("functional", False))
-            macs = conv.layer_macs(ld.kind, terms, functional)
-            flops = conv.layer_flops(ld.kind, terms, functional)
+            macs = preset.layer_macs(ld.kind, terms, functional)
+            flops = preset.layer_flops(ld.kind, terms, functional)
         tensor_bytes = units * batch * nbytes
         # positional, in LayerReport.__init__'s order: a call with 21 keywords
         # costs three times as much, a tenth of analysing a ResNet
@@ -388,14 +387,14 @@ def analyze(
                 units,
                 res.weights,
                 res.biases,
-                res.buffers,
+                res.buffers + preset.tracked(res.counts),
                 res.connections,
                 macs,
                 flops,
                 res.ops,
                 res.macs,
-                conv.activation_bytes(tensor_bytes, params),
-                params * nbytes,
+                preset.activation_bytes(tensor_bytes, params),
+                preset.param_bytes(params, res.buffers, nbytes),
                 res.rf,
                 ld.loc,
                 ld.block,
@@ -405,9 +404,8 @@ def analyze(
         )
     if diags:
         raise SpecError(in_source_order(diags), skipped)
-    input_bytes = prod(shape) * batch * nbytes
-    totals = _totals(reports, spec, used, input_bytes, batch, nbytes, optimizer, prod(shape))
-    conv.adjust_totals(totals, reports, nbytes)
+    input_bytes = preset.input_bytes(prod(shape) * batch * nbytes)
+    totals = _totals(reports, spec, used, input_bytes, nbytes, optimizer, prod(shape), preset)
     return Analysis(spec, shape, batch, dtype, convention, optimizer, reports, totals, list(spec.outputs))
 
 
@@ -430,11 +428,13 @@ def _totals(
     spec: Spec,
     used: dict[str, int],
     input_bytes: int,
-    batch: int,
     nbytes: int,
     optimizer: str,
     input_units: int,
+    preset: conventions.Convention,
 ) -> dict[str, Any]:
+    """Sums of the rows, then the figures derived from them: every preset's
+    memory rules are already in the rows and in ``input_bytes``."""
     # one pass with local sums (dict updates per field cost more than the analysis)
     units = weights = biases = buffers = connections = macs = flops = act = pbytes = wlayers = 0
     for r in reports:
@@ -454,7 +454,8 @@ def _totals(
     t["input_units"] = input_units
     t["input_bytes"] = input_bytes
     t["peak_activation_bytes"] = peak_bytes(reports, used, set(spec.outputs), input_bytes)
-    t["buffer_bytes"] = t["buffers"] * nbytes
+    tracked = sum(preset.tracked(r.counts) for r in reports) if preset.tracked_buffers else 0
+    t["buffer_bytes"] = preset.buffer_bytes(t["buffers"], tracked, nbytes)
     # saved for backward: the input and every layer output; then params,
     # grads (same size as params) and optimizer state per parameter.
     t["saved_activation_bytes"] = input_bytes + sum(r.tensor_bytes for r in reports)

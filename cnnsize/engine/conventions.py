@@ -178,20 +178,31 @@ class Convention(ReadOnly):
     def layer_flops(self, kind: str, terms: Mapping[str, int], functional: bool = False) -> int:
         return self._eval("flops", kind, terms, functional)
 
+    # -- memory: the engine applies these to each layer and to the input
+    # before it derives any total (peak, saved, optimizer state, training),
+    # so every identity of docs/conventions.md holds under every preset.
     def activation_bytes(self, tensor_bytes: int, params: int) -> int:
         if self.activation_layers == "with_params" and params == 0:
             return 0
         return tensor_bytes * self.activation_factor
 
-    def adjust_totals(self, t: dict[str, Any], layers: list[Any], nbytes: int) -> None:
-        """The memory totals this tool reports differently (in place)."""
-        t["input_bytes"] += self.input_extra_bytes
+    def input_bytes(self, tensor_bytes: int) -> int:
+        return tensor_bytes + self.input_extra_bytes
+
+    def tracked(self, counts: Mapping[str, int]) -> int:
+        """The int64 num_batches_tracked buffers this tool adds to a layer's."""
+        return counts.get("bn_tracked", 0) if self.tracked_buffers else 0
+
+    def param_bytes(self, params: int, buffers: int, nbytes: int) -> int:
+        return (params + buffers if self.param_bytes_include_buffers else params) * nbytes
+
+    def buffer_bytes(self, buffers: int, tracked: int, nbytes: int) -> int:
+        """Bytes of ``buffers`` (``tracked`` of them int64) not already in
+        param_bytes: a tool that counts buffers as parameters leaves none,
+        so that no byte is counted twice in training_bytes."""
         if self.param_bytes_include_buffers:
-            t["param_bytes"] += t["buffer_bytes"]
-        if self.tracked_buffers:
-            tracked = sum(r.counts.get("bn_tracked", 0) for r in layers)
-            t["buffers"] += tracked
-            t["buffer_bytes"] += 8 * tracked
+            return 0
+        return (buffers - tracked) * nbytes + 8 * tracked
 
     def to_json(self) -> dict[str, Any]:
         return {
