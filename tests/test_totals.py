@@ -140,3 +140,16 @@ def test_presets_that_change_memory_are_the_documented_ones() -> None:
         "torchscan": ("all", 1, 0, False, True),
         "convnet-burden": ("all", 1, 0, True, False),
     }
+
+
+@pytest.mark.parametrize(
+    "path", PATHS[:3] + [p for p in PATHS if p.stem in ("googlenet", "resnet50")], ids=lambda p: p.stem
+)
+def test_rows_link_their_definitions(path: Path) -> None:
+    """A report row keeps its LayerDef; what it used to copy reads through it."""
+    spec = load_spec(str(path))
+    defs = {ld.name: ld for ld in spec.layers}
+    for r in analyze(spec).layers:
+        ld = defs[r.name]
+        assert r.definition is ld
+        assert (r.kind, r.type, r.inputs, r.loc, r.block) == (ld.kind, ld.type, ld.inputs, ld.loc, ld.block)

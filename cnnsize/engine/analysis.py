@@ -28,17 +28,19 @@ OPTIMIZER_STATE = {"none": 0, "sgd": 0, "momentum": 1, "adam": 2}
 
 
 class LayerReport:
+    """One layer's figures, with a link to the definition they were computed
+    from (``definition``: the LayerDef, holding its parameters, key locations
+    and block instance). ``name``, ``kind``, ``type``, ``inputs``, ``loc`` and
+    ``block`` read through that link."""
+
     __slots__ = (
-        "name", "kind", "type", "inputs", "output_shape", "units", "weights", "biases", "buffers", "connections", "macs",
-        "flops", "ops", "raw_macs", "activation_bytes", "param_bytes", "rf", "loc", "block", "tensor_bytes", "counts",
+        "definition", "output_shape", "units", "weights", "biases", "buffers", "connections", "macs", "flops", "ops",
+        "raw_macs", "activation_bytes", "param_bytes", "rf", "tensor_bytes", "counts",
     )  # fmt: skip
 
     def __init__(
         self,
-        name: str,
-        kind: str,
-        type: str,
-        inputs: list[str],
+        definition: LayerDef,
         output_shape: tuple[int, ...],
         units: int,
         weights: int,
@@ -52,15 +54,10 @@ class LayerReport:
         activation_bytes: int,
         param_bytes: int,
         rf: RF | None,
-        loc: Any = None,
-        block: str | None = None,
         tensor_bytes: int = 0,
         counts: dict[str, int] | None = None,
     ) -> None:
-        self.name = name
-        self.kind = kind
-        self.type = type
-        self.inputs = inputs
+        self.definition = definition
         self.output_shape = output_shape
         self.units = units
         self.weights = weights
@@ -74,10 +71,34 @@ class LayerReport:
         self.activation_bytes = activation_bytes
         self.param_bytes = param_bytes
         self.rf = rf
-        self.loc = loc
-        self.block = block
         self.tensor_bytes = tensor_bytes  # the output tensor's bytes, whatever the convention counts
         self.counts: dict[str, int] = {} if counts is None else counts
+
+    @property
+    def name(self) -> str:
+        return self.definition.name
+
+    @property
+    def kind(self) -> str:
+        """The canonical layer kind (JSON ``type``)."""
+        return self.definition.kind
+
+    @property
+    def type(self) -> str:
+        """The kind as the spec wrote it (an alias, say)."""
+        return self.definition.type
+
+    @property
+    def inputs(self) -> list[str]:
+        return self.definition.inputs
+
+    @property
+    def loc(self) -> Any:
+        return self.definition.loc
+
+    @property
+    def block(self) -> str | None:
+        return self.definition.block
 
     @property
     def params(self) -> int:
@@ -375,14 +396,11 @@ def analyze(
             macs = preset.layer_macs(ld.kind, terms, functional)
             flops = preset.layer_flops(ld.kind, terms, functional)
         tensor_bytes = units * batch * nbytes
-        # positional, in LayerReport.__init__'s order: a call with 21 keywords
+        # positional, in LayerReport.__init__'s order: a call with 16 keywords
         # costs three times as much, a tenth of analysing a ResNet
         reports.append(
             LayerReport(
-                ld.name,
-                ld.kind,
-                ld.type,
-                ld.inputs,
+                ld,
                 res.shape,
                 units,
                 res.weights,
@@ -396,8 +414,6 @@ def analyze(
                 preset.activation_bytes(tensor_bytes, params),
                 preset.param_bytes(params, res.buffers, nbytes),
                 res.rf,
-                ld.loc,
-                ld.block,
                 tensor_bytes,
                 res.counts,
             )  # fmt: skip
@@ -476,9 +492,10 @@ def weight_depth(reports: list[LayerReport]) -> int:
     depth: dict[str, int] = {"input": 0}
     fast = fastpath.enabled()
     for r in reports:
-        ins = r.inputs
+        ld = r.definition  # once, rather than two property calls
+        ins = ld.inputs
         deepest = depth[ins[0]] if fast and len(ins) == 1 else max(depth[s] for s in ins)
-        depth[r.name] = deepest + (1 if r.raw_macs else 0)
+        depth[ld.name] = deepest + (1 if r.raw_macs else 0)
     return max(depth.values())
 
 
@@ -489,7 +506,7 @@ def peak_bytes(reports: list[LayerReport], used: dict[str, int], outputs: set[st
     network outputs live to the end. Peak is taken while a layer's inputs and
     its output are both alive.
     """
-    size = {r.name: r.tensor_bytes for r in reports}
+    size = {r.definition.name: r.tensor_bytes for r in reports}
     size["input"] = input_bytes
     remaining = dict(used)
     live = input_bytes
@@ -499,7 +516,7 @@ def peak_bytes(reports: list[LayerReport], used: dict[str, int], outputs: set[st
         live += r.tensor_bytes
         if live > peak:
             peak = live
-        ins = r.inputs
+        ins = r.definition.inputs
         for src in ins if fast and len(ins) == 1 else set(ins):
             remaining[src] -= 1
             if remaining[src] == 0 and src not in outputs:

@@ -15,10 +15,11 @@ SCHEMA = "cnnsize.report/1"
 
 def layer_dict(r: LayerReport) -> dict[str, Any]:
     size, jump, start = _rf_json(r.rf)
+    ld = r.definition
     return {
-        "name": r.name,
-        "type": r.kind,
-        "inputs": r.inputs,
+        "name": ld.name,
+        "type": ld.kind,  # the canonical kind; the spec's own spelling is ld.type
+        "inputs": ld.inputs,
         "output_shape": list(r.output_shape),
         "units": r.units,
         "weights": r.weights,
@@ -34,8 +35,8 @@ def layer_dict(r: LayerReport) -> dict[str, Any]:
         "receptive_field": size,
         "jump": jump,
         "start": start,
-        "block": r.block,
-        "location": str(r.loc) if r.loc else None,
+        "block": ld.block,
+        "location": str(ld.loc) if ld.loc else None,
     }
 
 
