@@ -32,7 +32,6 @@ SCHEMA = "cnnsize.profile/1"
 # leave room for temporaries inside operators and the runtime's workspaces
 MARGIN_FACTOR = 1.2
 MARGIN_BYTES = 64 * 2**20
-MAC_KINDS = frozenset({"conv", "dwconv", "sepconv", "deconv", "fc", "rbf"})
 
 
 class MemoryRefused(Exception):
