@@ -145,13 +145,15 @@ class Convention(ReadOnly):
         # The weights on each term are resolved once per (preset, figure, kind,
         # functional); the entry holds the preset so that its id cannot be
         # reused while cached.
-        if not fastpath.enabled():
+        # With fast paths off the memo stays empty (set_enabled empties it and
+        # nothing is stored), so the switch is asked on a miss only.
+        key = (id(self), which, kind, functional)
+        hit = _FORMS.get(key)
+        if hit is None or hit[0] is not self:
             pairs = self._form(which, kind, functional)
+            if fastpath.enabled():
+                _FORMS[key] = (self, pairs)
         else:
-            key = (id(self), which, kind, functional)
-            hit = _FORMS.get(key)
-            if hit is None or hit[0] is not self:
-                hit = _FORMS[key] = (self, self._form(which, kind, functional))
             pairs = hit[1]
         total = 0
         for t, w in pairs:
