@@ -20,7 +20,7 @@ def weight_depth(reports: list[LayerReport]) -> int:
     """Weight layers on the longest input-to-output path."""
     depth = {"input": 0}
     for r in reports:
-        depth[r.name] = max(depth[s] for s in r.inputs) + (1 if r.raw_macs else 0)
+        depth[r.name] = max(depth[s] for s in r.inputs) + (1 if r.exact_macs else 0)
     return max(depth.values())
 
 
@@ -50,7 +50,7 @@ def test_one_pass_totals_equal_the_definitions(path: Path, batch: int) -> None:
     assert t["depth"] == weight_depth(rows)
     assert t["peak_activation_bytes"] == peak_bytes(rows, consumers(spec), set(spec.outputs), t["input_bytes"])
     assert t["saved_activation_bytes"] == t["input_bytes"] + sum(r.tensor_bytes for r in rows)
-    assert t["weight_layers"] == sum(1 for r in rows if r.raw_macs)
+    assert t["weight_layers"] == sum(1 for r in rows if r.exact_macs)
     first = next(r for r in rows if r.name in spec.outputs)
     assert t["receptive_field"] == _rf_json(first.rf)[0]
 
@@ -120,7 +120,7 @@ def test_documented_identities_hold_under_every_preset(path: Path, preset: str) 
     if preset == "cnnsize":
         for r, size in zip(rows, tensor):
             assert r.activation_bytes == size and r.param_bytes == r.params * nbytes
-            assert r.flops == 2 * r.raw_macs + sum(r.ops.values()), r.name
+            assert r.flops == 2 * r.exact_macs + sum(r.ops.values()), r.name
         assert t["buffer_bytes"] == t["buffers"] * nbytes
 
 

@@ -35,7 +35,7 @@ class LayerReport:
 
     __slots__ = (
         "definition", "output_shape", "units", "weights", "biases", "buffers", "connections", "macs", "flops", "ops",
-        "raw_macs", "activation_bytes", "param_bytes", "rf", "tensor_bytes", "counts",
+        "exact_macs", "activation_bytes", "param_bytes", "rf", "tensor_bytes", "counts",
     )  # fmt: skip
 
     def __init__(
@@ -50,7 +50,7 @@ class LayerReport:
         macs: int,
         flops: int,
         ops: dict[str, int],
-        raw_macs: int,
+        exact_macs: int,
         activation_bytes: int,
         param_bytes: int,
         rf: RF | None,
@@ -67,7 +67,7 @@ class LayerReport:
         self.macs = macs
         self.flops = flops
         self.ops = ops
-        self.raw_macs = raw_macs
+        self.exact_macs = exact_macs  # cnnsize's own count (the rule's), whatever the preset counts in macs
         self.activation_bytes = activation_bytes
         self.param_bytes = param_bytes
         self.rf = rf
@@ -463,7 +463,7 @@ def _totals(
         flops += r.flops
         act += r.activation_bytes
         pbytes += r.param_bytes
-        if r.raw_macs:
+        if r.exact_macs:
             wlayers += 1
     sums = (units, weights, biases, weights + biases, buffers, connections, macs, flops, act, pbytes)
     t: dict[str, Any] = dict(zip(SUMMED, sums))
@@ -495,7 +495,7 @@ def weight_depth(reports: list[LayerReport]) -> int:
         ld = r.definition  # once, rather than two property calls
         ins = ld.inputs
         deepest = depth[ins[0]] if fast and len(ins) == 1 else max(depth[s] for s in ins)
-        depth[ld.name] = deepest + (1 if r.raw_macs else 0)
+        depth[ld.name] = deepest + (1 if r.exact_macs else 0)
     return max(depth.values())
 
 

@@ -476,7 +476,7 @@ def get(name: str) -> Convention:
         ) from None
 
 
-def is_native(conv: Convention) -> bool:
+def is_native(preset: Convention) -> bool:
     """Whether the preset is cnnsize's own figures unweighted, for every kind,
     functional or not: macs = the rule's MACs, flops = 2 x MACs + every FLOP
     category. The engine then takes Result.macs and Result.flops as they are
@@ -484,9 +484,9 @@ def is_native(conv: Convention) -> bool:
     a fraction of the cost; tests/test_conventions.py checks that both ways
     agree on the whole zoo)."""
     return (
-        conv.macs == {"*": _MAC}
-        and conv.flops == _CNNSIZE_FLOPS
-        and not conv.hooks
-        and conv.macs_functional is None
-        and conv.flops_functional is None
+        preset.macs == {"*": _MAC}
+        and preset.flops == _CNNSIZE_FLOPS
+        and not preset.hooks
+        and preset.macs_functional is None
+        and preset.flops_functional is None
     )

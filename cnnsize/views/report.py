@@ -29,7 +29,7 @@ def layer_dict(r: LayerReport) -> dict[str, Any]:
         "connections": r.connections,
         "macs": r.macs,
         "flops": r.flops,
-        "flops_by_category": {"mac": 2 * r.raw_macs, **r.ops},
+        "flops_by_category": {"mac": 2 * r.exact_macs, **r.ops},
         "activation_bytes": r.activation_bytes,
         "param_bytes": r.param_bytes,
         "receptive_field": size,
