@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from fractions import Fraction
 
-from cnnsize.engine import conventions as conv_mod
+from cnnsize.engine import conventions, fastpath
 from cnnsize.engine._gc import paused
 from cnnsize.engine.errors import Diagnostic, RuleError, SpecError, in_source_order
 from cnnsize.engine.geometry import RF, input_rf
@@ -28,17 +28,19 @@ OPTIMIZER_STATE = {"none": 0, "sgd": 0, "momentum": 1, "adam": 2}
 
 
 class LayerReport:
+    """One layer's figures, with a link to the definition they were computed
+    from (``definition``: the LayerDef, holding its parameters, key locations
+    and block instance). ``name``, ``kind``, ``type``, ``inputs``, ``loc`` and
+    ``block`` read through that link."""
+
     __slots__ = (
-        "name", "kind", "type", "inputs", "output_shape", "units", "weights", "biases", "buffers", "connections", "macs",
-        "flops", "ops", "raw_macs", "activation_bytes", "param_bytes", "rf", "loc", "block", "tensor_bytes", "counts",
+        "definition", "output_shape", "units", "weights", "biases", "buffers", "connections", "macs", "flops", "ops",
+        "exact_macs", "activation_bytes", "param_bytes", "rf", "tensor_bytes", "counts",
     )  # fmt: skip
 
     def __init__(
         self,
-        name: str,
-        kind: str,
-        type: str,
-        inputs: list[str],
+        definition: LayerDef,
         output_shape: tuple[int, ...],
         units: int,
         weights: int,
@@ -48,19 +50,14 @@ class LayerReport:
         macs: int,
         flops: int,
         ops: dict[str, int],
-        raw_macs: int,
+        exact_macs: int,
         activation_bytes: int,
         param_bytes: int,
         rf: RF | None,
-        loc: Any = None,
-        block: str | None = None,
         tensor_bytes: int = 0,
         counts: dict[str, int] | None = None,
     ) -> None:
-        self.name = name
-        self.kind = kind
-        self.type = type
-        self.inputs = inputs
+        self.definition = definition
         self.output_shape = output_shape
         self.units = units
         self.weights = weights
@@ -70,14 +67,38 @@ class LayerReport:
         self.macs = macs
         self.flops = flops
         self.ops = ops
-        self.raw_macs = raw_macs
+        self.exact_macs = exact_macs  # cnnsize's own count (the rule's), whatever the preset counts in macs
         self.activation_bytes = activation_bytes
         self.param_bytes = param_bytes
         self.rf = rf
-        self.loc = loc
-        self.block = block
         self.tensor_bytes = tensor_bytes  # the output tensor's bytes, whatever the convention counts
         self.counts: dict[str, int] = {} if counts is None else counts
+
+    @property
+    def name(self) -> str:
+        return self.definition.name
+
+    @property
+    def kind(self) -> str:
+        """The canonical layer kind (JSON ``type``)."""
+        return self.definition.kind
+
+    @property
+    def type(self) -> str:
+        """The kind as the spec wrote it (an alias, say)."""
+        return self.definition.type
+
+    @property
+    def inputs(self) -> list[str]:
+        return self.definition.inputs
+
+    @property
+    def loc(self) -> Any:
+        return self.definition.loc
+
+    @property
+    def block(self) -> str | None:
+        return self.definition.block
 
     @property
     def params(self) -> int:
@@ -152,9 +173,10 @@ def consumers(spec: Spec) -> dict[str, int]:
     out = {"input": 0}
     for ld in spec.layers:
         out[ld.name] = 0
+    fast = fastpath.enabled()
     for ld in spec.layers:
         ins = ld.inputs
-        if len(ins) == 1:
+        if fast and len(ins) == 1:
             out[ins[0]] += 1
             continue
         # a layer that reads a tensor twice (add: [x, y, x]) is one consumer,
@@ -168,7 +190,8 @@ def topological(spec: Spec, diags: list[Diagnostic] | None = None) -> list[Layer
     """Layers in data-flow order, ties broken by source order.
 
     Specs are almost always written in order, so that is checked first in one
-    linear pass; otherwise Kahn's algorithm with a heap keyed on source order.
+    linear pass (a fast path: Kahn's algorithm gives that same order); otherwise
+    Kahn's algorithm with a heap keyed on source order.
     Each cycle is an error: raised, or with ``diags`` appended to it, its
     layers marked invalid and the walk resumed past them, so that the rest of
     the graph is still analysed and only what depends on a cycle is skipped.
@@ -176,7 +199,7 @@ def topological(spec: Spec, diags: list[Diagnostic] | None = None) -> list[Layer
     layers = spec.layers
     pos = {ld.name: i for i, ld in enumerate(layers)}
     pos["input"] = -1
-    if all(pos[src] < i for i, ld in enumerate(layers) for src in ld.inputs):
+    if fastpath.enabled() and all(pos[src] < i for i, ld in enumerate(layers) for src in ld.inputs):
         return list(layers)
     import heapq
 
@@ -276,8 +299,9 @@ def analyze(
     """Analyse a parsed spec. Raises SpecError with every problem found: the
     spec's own (``spec.diagnostics``, from parsing with keep_going) and those
     of every layer whose definition and inputs are valid, in source order."""
-    conv = conv_mod.get(convention)
-    native = conv_mod.is_native(conv)
+    preset = conventions.get(convention)
+    fast = fastpath.enabled()
+    native = fast and conventions.is_native(preset)
     if dtype not in DTYPE_BYTES:
         raise ValueError(f"unknown dtype {dtype!r}; known: {', '.join(DTYPE_BYTES)}")
     if optimizer not in OPTIMIZER_STATE:
@@ -302,7 +326,7 @@ def analyze(
             tensors[ld.name] = None  # its error is already reported
             continue
         srcs = ld.inputs
-        if len(srcs) == 1:
+        if fast and len(srcs) == 1:
             t0 = tensors.get(srcs[0])
             ins = [t0]
             missing = t0 is None
@@ -367,43 +391,37 @@ def analyze(
         if native:
             macs, flops = res.macs, res.flops
         else:
-            terms = conv_mod.layer_terms(res, [t.shape for t in ins])  # type: ignore[union-attr]
+            terms = conventions.layer_terms(res, [t.shape for t in ins])  # type: ignore[union-attr]
             functional = bool(ld.params.get("functional", False))
-            macs = conv.layer_macs(ld.kind, terms, functional)
-            flops = conv.layer_flops(ld.kind, terms, functional)
+            macs = preset.layer_macs(ld.kind, terms, functional)
+            flops = preset.layer_flops(ld.kind, terms, functional)
         tensor_bytes = units * batch * nbytes
-        # positional, in LayerReport.__init__'s order: a call with 21 keywords
+        # positional, in LayerReport.__init__'s order: a call with 16 keywords
         # costs three times as much, a tenth of analysing a ResNet
         reports.append(
             LayerReport(
-                ld.name,
-                ld.kind,
-                ld.type,
-                ld.inputs,
+                ld,
                 res.shape,
                 units,
                 res.weights,
                 res.biases,
-                res.buffers,
+                res.buffers + preset.tracked(res.counts),
                 res.connections,
                 macs,
                 flops,
                 res.ops,
                 res.macs,
-                conv.activation_bytes(tensor_bytes, params),
-                params * nbytes,
+                preset.activation_bytes(tensor_bytes, params),
+                preset.param_bytes(params, res.buffers, nbytes),
                 res.rf,
-                ld.loc,
-                ld.block,
                 tensor_bytes,
                 res.counts,
             )  # fmt: skip
         )
     if diags:
         raise SpecError(in_source_order(diags), skipped)
-    input_bytes = prod(shape) * batch * nbytes
-    totals = _totals(reports, spec, used, input_bytes, batch, nbytes, optimizer, prod(shape))
-    conv.adjust_totals(totals, reports, nbytes)
+    input_bytes = preset.input_bytes(prod(shape) * batch * nbytes)
+    totals = _totals(reports, spec, used, input_bytes, nbytes, optimizer, prod(shape), preset)
     return Analysis(spec, shape, batch, dtype, convention, optimizer, reports, totals, list(spec.outputs))
 
 
@@ -426,11 +444,13 @@ def _totals(
     spec: Spec,
     used: dict[str, int],
     input_bytes: int,
-    batch: int,
     nbytes: int,
     optimizer: str,
     input_units: int,
+    preset: conventions.Convention,
 ) -> dict[str, Any]:
+    """Sums of the rows, then the figures derived from them: every preset's
+    memory rules are already in the rows and in ``input_bytes``."""
     # one pass with local sums (dict updates per field cost more than the analysis)
     units = weights = biases = buffers = connections = macs = flops = act = pbytes = wlayers = 0
     for r in reports:
@@ -443,14 +463,15 @@ def _totals(
         flops += r.flops
         act += r.activation_bytes
         pbytes += r.param_bytes
-        if r.raw_macs:
+        if r.exact_macs:
             wlayers += 1
     sums = (units, weights, biases, weights + biases, buffers, connections, macs, flops, act, pbytes)
     t: dict[str, Any] = dict(zip(SUMMED, sums))
     t["input_units"] = input_units
     t["input_bytes"] = input_bytes
     t["peak_activation_bytes"] = peak_bytes(reports, used, set(spec.outputs), input_bytes)
-    t["buffer_bytes"] = t["buffers"] * nbytes
+    tracked = sum(preset.tracked(r.counts) for r in reports) if preset.tracked_buffers else 0
+    t["buffer_bytes"] = preset.buffer_bytes(t["buffers"], tracked, nbytes)
     # saved for backward: the input and every layer output; then params,
     # grads (same size as params) and optimizer state per parameter.
     t["saved_activation_bytes"] = input_bytes + sum(r.tensor_bytes for r in reports)
@@ -469,9 +490,12 @@ def weight_depth(reports: list[LayerReport]) -> int:
     """Weight layers (conv, fc, ...) on the longest input-to-output path: the
     depth papers quote (VGG-16: 16, ResNet-50: 50, GoogLeNet: 22)."""
     depth: dict[str, int] = {"input": 0}
+    fast = fastpath.enabled()
     for r in reports:
-        ins = r.inputs
-        depth[r.name] = (depth[ins[0]] if len(ins) == 1 else max(depth[s] for s in ins)) + (1 if r.raw_macs else 0)
+        ld = r.definition  # once, rather than two property calls
+        ins = ld.inputs
+        deepest = depth[ins[0]] if fast and len(ins) == 1 else max(depth[s] for s in ins)
+        depth[ld.name] = deepest + (1 if r.exact_macs else 0)
     return max(depth.values())
 
 
@@ -482,17 +506,18 @@ def peak_bytes(reports: list[LayerReport], used: dict[str, int], outputs: set[st
     network outputs live to the end. Peak is taken while a layer's inputs and
     its output are both alive.
     """
-    size = {r.name: r.tensor_bytes for r in reports}
+    size = {r.definition.name: r.tensor_bytes for r in reports}
     size["input"] = input_bytes
     remaining = dict(used)
     live = input_bytes
     peak = live
+    fast = fastpath.enabled()
     for r in reports:
         live += r.tensor_bytes
         if live > peak:
             peak = live
-        ins = r.inputs
-        for src in ins if len(ins) == 1 else set(ins):
+        ins = r.definition.inputs
+        for src in ins if fast and len(ins) == 1 else set(ins):
             remaining[src] -= 1
             if remaining[src] == 0 and src not in outputs:
                 live -= size[src]

@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from cnnsize.engine import fastpath
 from cnnsize.engine._readonly import ReadOnly
 from cnnsize.engine.kinds import kinds_in
 
@@ -39,7 +40,10 @@ ACT_KINDS = frozenset(kinds_in("activation"))
 POOL_KINDS = kinds_in("pool")
 
 
+# (preset id, figure, kind, functional) -> (preset, its (term, weight) pairs);
+# at most 12 presets x 2 figures x the kinds x 2 entries, so never evicted
 _FORMS: dict[tuple[int, str, str, bool], tuple[Any, tuple[tuple[str, int], ...]]] = {}
+fastpath.register_memo(_FORMS.clear)
 
 
 def _pairs(table: Table | None, kind: str, only_act: bool | None) -> tuple[tuple[str, int], ...]:
@@ -126,12 +130,18 @@ class Convention(ReadOnly):
         # The weights on each term are resolved once per (preset, figure, kind,
         # functional); the entry holds the preset so that its id cannot be
         # reused while cached.
+        # With fast paths off the memo stays empty (set_enabled empties it and
+        # nothing is stored), so the switch is asked on a miss only.
         key = (id(self), which, kind, functional)
         hit = _FORMS.get(key)
         if hit is None or hit[0] is not self:
-            hit = _FORMS[key] = (self, self._form(which, kind, functional))
+            pairs = self._form(which, kind, functional)
+            if fastpath.enabled():
+                _FORMS[key] = (self, pairs)
+        else:
+            pairs = hit[1]
         total = 0
-        for t, w in hit[1]:
+        for t, w in pairs:
             v = terms.get(t)
             if v is not None:
                 total += w * v
@@ -155,20 +165,31 @@ class Convention(ReadOnly):
     def layer_flops(self, kind: str, terms: Mapping[str, int], functional: bool = False) -> int:
         return self._eval("flops", kind, terms, functional)
 
+    # -- memory: the engine applies these to each layer and to the input
+    # before it derives any total (peak, saved, optimizer state, training),
+    # so every identity of docs/conventions.md holds under every preset.
     def activation_bytes(self, tensor_bytes: int, params: int) -> int:
         if self.activation_layers == "with_params" and params == 0:
             return 0
         return tensor_bytes * self.activation_factor
 
-    def adjust_totals(self, t: dict[str, Any], layers: list[Any], nbytes: int) -> None:
-        """The memory totals this tool reports differently (in place)."""
-        t["input_bytes"] += self.input_extra_bytes
+    def input_bytes(self, tensor_bytes: int) -> int:
+        return tensor_bytes + self.input_extra_bytes
+
+    def tracked(self, counts: Mapping[str, int]) -> int:
+        """The int64 num_batches_tracked buffers this tool adds to a layer's."""
+        return counts.get("bn_tracked", 0) if self.tracked_buffers else 0
+
+    def param_bytes(self, params: int, buffers: int, nbytes: int) -> int:
+        return (params + buffers if self.param_bytes_include_buffers else params) * nbytes
+
+    def buffer_bytes(self, buffers: int, tracked: int, nbytes: int) -> int:
+        """Bytes of ``buffers`` (``tracked`` of them int64) not already in
+        param_bytes: a tool that counts buffers as parameters leaves none,
+        so that no byte is counted twice in training_bytes."""
         if self.param_bytes_include_buffers:
-            t["param_bytes"] += t["buffer_bytes"]
-        if self.tracked_buffers:
-            tracked = sum(r.counts.get("bn_tracked", 0) for r in layers)
-            t["buffers"] += tracked
-            t["buffer_bytes"] += 8 * tracked
+            return 0
+        return (buffers - tracked) * nbytes + 8 * tracked
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -440,7 +461,7 @@ def get(name: str) -> Convention:
         ) from None
 
 
-def is_native(conv: Convention) -> bool:
+def is_native(preset: Convention) -> bool:
     """Whether the preset is cnnsize's own figures unweighted, for every kind,
     functional or not: macs = the rule's MACs, flops = 2 x MACs + every FLOP
     category. The engine then takes Result.macs and Result.flops as they are
@@ -448,9 +469,9 @@ def is_native(conv: Convention) -> bool:
     a fraction of the cost; tests/test_conventions.py checks that both ways
     agree on the whole zoo)."""
     return (
-        conv.macs == {"*": _MAC}
-        and conv.flops == _CNNSIZE_FLOPS
-        and not conv.hooks
-        and conv.macs_functional is None
-        and conv.flops_functional is None
+        preset.macs == {"*": _MAC}
+        and preset.flops == _CNNSIZE_FLOPS
+        and not preset.hooks
+        and preset.macs_functional is None
+        and preset.flops_functional is None
     )

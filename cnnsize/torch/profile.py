@@ -368,8 +368,8 @@ def _roofline(a: Any, dev: DeviceProfile, dtype: str, device: str) -> dict[str, 
     out: dict[str, dict[str, Any]] = {}
     for r in a.layers:
         sizes[r.name] = r.activation_bytes
-        mac_flops = 2 * r.raw_macs * a.batch
-        other = (r.flops - 2 * r.raw_macs) * a.batch
+        mac_flops = 2 * r.exact_macs * a.batch
+        other = (r.flops - 2 * r.exact_macs) * a.batch
         moved = sum(sizes[i] for i in r.inputs) + r.activation_bytes + r.param_bytes + r.buffers * nbytes
         tf32 = cuda and (
             torch.backends.cuda.matmul.allow_tf32 if r.kind in ("fc", "rbf") else torch.backends.cudnn.allow_tf32

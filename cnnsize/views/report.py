@@ -15,10 +15,11 @@ SCHEMA = "cnnsize.report/1"
 
 def layer_dict(r: LayerReport) -> dict[str, Any]:
     size, jump, start = _rf_json(r.rf)
+    ld = r.definition
     return {
-        "name": r.name,
-        "type": r.kind,
-        "inputs": r.inputs,
+        "name": ld.name,
+        "type": ld.kind,  # the canonical kind; the spec's own spelling is ld.type
+        "inputs": ld.inputs,
         "output_shape": list(r.output_shape),
         "units": r.units,
         "weights": r.weights,
@@ -28,14 +29,14 @@ def layer_dict(r: LayerReport) -> dict[str, Any]:
         "connections": r.connections,
         "macs": r.macs,
         "flops": r.flops,
-        "flops_by_category": {"mac": 2 * r.raw_macs, **r.ops},
+        "flops_by_category": {"mac": 2 * r.exact_macs, **r.ops},
         "activation_bytes": r.activation_bytes,
         "param_bytes": r.param_bytes,
         "receptive_field": size,
         "jump": jump,
         "start": start,
-        "block": r.block,
-        "location": str(r.loc) if r.loc else None,
+        "block": ld.block,
+        "location": str(ld.loc) if ld.loc else None,
     }
 
 
