@@ -11,8 +11,9 @@ is neither.
 
 The kinds themselves live in :mod:`cnnsize.engine.kinds`, one module per
 family; importing that package fills :data:`RULES` and :data:`KINDS`. This
-module holds the machinery only and never imports torch: ``to_torch`` and the
-converters import it inside their bodies.
+module holds the machinery only. No part of the engine imports torch, not even
+inside a function: ``to_torch`` is handed torch's toolkit by materialize, and
+the ``from_torch`` converters are handed the importer and the torch objects.
 
 Rules raise :class:`RuleError` with the offending key; they never format
 locations. FLOPs are returned by category (``ops``) so that convention presets
@@ -281,7 +282,10 @@ class TorchMap:
         self.methods = methods
 
 
-ToTorch = Callable[[dict[str, Any], list[Shape], Shape], Any]
+# (params, input shapes, output shape, toolkit): the toolkit is the module
+# cnnsize.torch.modules (torch.nn as .nn, cnnsize's own modules), handed in by
+# materialize so that the engine never imports torch, not even lazily
+ToTorch = Callable[[dict[str, Any], list[Shape], Shape, Any], Any]
 Apply = Callable[[dict[str, Any], list[Tensor]], Result]
 
 CATEGORIES = (

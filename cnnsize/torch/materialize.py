@@ -23,6 +23,7 @@ from torch import nn
 
 from cnnsize.engine.kinds import RULES
 from cnnsize.engine.registry import Missing
+from cnnsize.torch import modules
 
 DTYPES = {
     "float64": torch.float64,
@@ -39,7 +40,7 @@ def build_layer(kind: str, p: dict[str, Any], in_shapes: list[tuple[int, ...]], 
     if rule is None or isinstance(rule.to_torch, Missing):
         why = f" ({rule.to_torch.reason})" if rule is not None and isinstance(rule.to_torch, Missing) else ""
         raise NotImplementedError(f"layer kind {kind!r} has no torch builder{why}")
-    module: nn.Module = rule.to_torch(p, in_shapes, out)
+    module: nn.Module = rule.to_torch(p, in_shapes, out, modules)
     return module
 
 

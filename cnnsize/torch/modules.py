@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from cnnsize.engine.kinds.activation import ACTIVATIONS
+
 
 def torch_pads(pads: Sequence[tuple[int, int]]) -> tuple[int, ...]:
     """[(before, after) per axis, first axis first] -> F.pad's last-axis-first order."""
@@ -286,10 +288,16 @@ class Layer(nn.Module):
 LEAF_MODULES = (UntiedBias, TableConv, Subsample, RBF, Pad, Crop, Reshape, SepConv)
 
 
+def torch_activation(name: str) -> nn.Module:
+    """The torch module of activation ``name`` (fused or its own layer)."""
+    act = ACTIVATIONS[name]
+    cls = getattr(nn, act.module)
+    # over channels: the axis the analysis counts softmax connections on
+    return cls(dim=1) if act.over_channels else cls()  # type: ignore[no-any-return]
+
+
 def fused_activation(p: dict[str, Any]) -> nn.Module | None:
     """The module of a layer's fused ``activation:`` key (None without one)."""
-    from cnnsize.engine.kinds.activation import torch_activation
-
     a = p.get("activation")
     return torch_activation(a) if a else None
 

@@ -111,15 +111,6 @@ def fuse_act(p: dict[str, Any], units: int, ops: dict[str, int], counts: dict[st
         counts[f"act.{a}"] = units
 
 
-def torch_activation(name: str) -> Any:
-    """The torch module of activation ``name`` (fused or its own layer)."""
-    from torch import nn
-
-    cls = getattr(nn, ACTIVATIONS[name].module)
-    # over channels: the axis the analysis counts softmax connections on
-    return cls(dim=1) if ACTIVATIONS[name].over_channels else cls()
-
-
 # --- one layer kind per activation ---------------------------------------------------
 
 
@@ -153,10 +144,10 @@ def _converter(name: str) -> Any:
 
 
 def _to_torch(name: str) -> Any:
-    def build(p: dict[str, Any], in_shapes: list[Shape], out: Shape) -> Any:
-        from cnnsize.torch.modules import Layer
+    def build(p: dict[str, Any], in_shapes: list[Shape], out: Shape, t: Any) -> Any:
+        Layer = t.Layer
 
-        return Layer(torch_activation(name))
+        return Layer(t.torch_activation(name))
 
     return build
 

@@ -120,9 +120,16 @@ def _table_taps(table: list[list[int]], filters: int, groups: int, c: int) -> in
 
 
 def _conv_parts(
-    p: dict[str, Any], cin: int, sp: Shape, filters: int, groups: int, out: Shape, bias: Any
+    p: dict[str, Any], cin: int, sp: Shape, filters: int, groups: int, out: Shape, bias: Any, t: Any
 ) -> tuple[Any, Any, Any]:
-    from cnnsize.torch.modules import Pad, TableConv, UntiedBias, symmetric, torch_class, torch_pads
+    Pad, TableConv, UntiedBias, symmetric, torch_class, torch_pads = (
+        t.Pad,
+        t.TableConv,
+        t.UntiedBias,
+        t.symmetric,
+        t.torch_class,
+        t.torch_pads,
+    )
 
     nd = len(sp)
     w = window(sp, p["kernel"], p["stride"], p["padding"], p["dilation"])
@@ -138,36 +145,48 @@ def _conv_parts(
     return op, pad, untied
 
 
-def _conv_torch(p: dict[str, Any], in_shapes: list[Shape], out: Shape) -> Any:
-    from cnnsize.torch.modules import Layer, fused_activation
+def _conv_torch(p: dict[str, Any], in_shapes: list[Shape], out: Shape, t: Any) -> Any:
+    Layer, fused_activation = t.Layer, t.fused_activation
 
     c, sp = in_shapes[0][0], tuple(in_shapes[0][1:])
-    op, pad, untied = _conv_parts(p, c, sp, p["filters"], p["groups"], out[1:], p["bias"])
+    op, pad, untied = _conv_parts(p, c, sp, p["filters"], p["groups"], out[1:], p["bias"], t)
     return Layer(op, pad=pad, untied=untied, act=fused_activation(p))
 
 
-def _dwconv_torch(p: dict[str, Any], in_shapes: list[Shape], out: Shape) -> Any:
-    from cnnsize.torch.modules import Layer, fused_activation
+def _dwconv_torch(p: dict[str, Any], in_shapes: list[Shape], out: Shape, t: Any) -> Any:
+    Layer, fused_activation = t.Layer, t.fused_activation
 
     c, sp = in_shapes[0][0], tuple(in_shapes[0][1:])
-    op, pad, untied = _conv_parts(p, c, sp, c * p["multiplier"], c, out[1:], p["bias"])
+    op, pad, untied = _conv_parts(p, c, sp, c * p["multiplier"], c, out[1:], p["bias"], t)
     return Layer(op, pad=pad, untied=untied, act=fused_activation(p))
 
 
-def _sepconv_torch(p: dict[str, Any], in_shapes: list[Shape], out: Shape) -> Any:
-    from cnnsize.torch.modules import Layer, SepConv, UntiedBias, fused_activation, torch_class
+def _sepconv_torch(p: dict[str, Any], in_shapes: list[Shape], out: Shape, t: Any) -> Any:
+    Layer, SepConv, UntiedBias, fused_activation, torch_class = (
+        t.Layer,
+        t.SepConv,
+        t.UntiedBias,
+        t.fused_activation,
+        t.torch_class,
+    )
 
     c, sp = in_shapes[0][0], tuple(in_shapes[0][1:])
     cm = c * p["multiplier"]
     mid = window(sp, p["kernel"], p["stride"], p["padding"], p["dilation"]).out
-    dw, pad, dw_untied = _conv_parts(p, c, sp, cm, c, mid, p["bias"])
+    dw, pad, dw_untied = _conv_parts(p, c, sp, cm, c, mid, p["bias"], t)
     pw = torch_class("Conv", len(sp))(cm, p["filters"], 1, bias=p["bias"] is True)
     untied = UntiedBias(out) if p["bias"] == "untied" else None
     return Layer(SepConv(dw, dw_untied, pw), pad=pad, untied=untied, act=fused_activation(p))
 
 
-def _deconv_torch(p: dict[str, Any], in_shapes: list[Shape], out: Shape) -> Any:
-    from cnnsize.torch.modules import Crop, Layer, fused_activation, symmetric, torch_class
+def _deconv_torch(p: dict[str, Any], in_shapes: list[Shape], out: Shape, t: Any) -> Any:
+    Crop, Layer, fused_activation, symmetric, torch_class = (
+        t.Crop,
+        t.Layer,
+        t.fused_activation,
+        t.symmetric,
+        t.torch_class,
+    )
 
     c, sp = in_shapes[0][0], tuple(in_shapes[0][1:])
     nd = len(sp)

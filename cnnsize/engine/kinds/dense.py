@@ -22,10 +22,10 @@ from cnnsize.engine.registry import (
 UNITS = Key(t_int(1), "number of output units", required=True)
 
 
-def _fc_torch(p: dict[str, Any], in_shapes: list[Shape], out: Shape) -> Any:
-    from torch import nn
+def _fc_torch(p: dict[str, Any], in_shapes: list[Shape], out: Shape, t: Any) -> Any:
+    nn = t.nn
 
-    from cnnsize.torch.modules import Layer, fused_activation
+    Layer, fused_activation = t.Layer, t.fused_activation
 
     x = in_shapes[0]
     return Layer(nn.Linear(prod(x), p["units"], bias=p["bias"]), act=fused_activation(p), flatten=len(x) > 1)

@@ -26,8 +26,8 @@ from cnnsize.engine.registry import (
 )
 
 
-def _subsample_torch(p: dict[str, Any], in_shapes: list[Shape], out: Shape) -> Any:
-    from cnnsize.torch.modules import Layer, Subsample, fused_activation
+def _subsample_torch(p: dict[str, Any], in_shapes: list[Shape], out: Shape, t: Any) -> Any:
+    Layer, Subsample, fused_activation = t.Layer, t.Subsample, t.fused_activation
 
     c, nd = in_shapes[0][0], len(in_shapes[0]) - 1
     stride = p["stride"] if p.get("stride") is not None else p["kernel"]
@@ -68,8 +68,8 @@ def subsample(p: dict[str, Any], ins: list[Tensor]) -> Result:
     )
 
 
-def _rbf_torch(p: dict[str, Any], in_shapes: list[Shape], out: Shape) -> Any:
-    from cnnsize.torch.modules import RBF, Layer
+def _rbf_torch(p: dict[str, Any], in_shapes: list[Shape], out: Shape, t: Any) -> Any:
+    RBF, Layer = t.RBF, t.Layer
 
     return Layer(RBF(p["units"], prod(in_shapes[0])))
 

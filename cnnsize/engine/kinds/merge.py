@@ -68,8 +68,8 @@ def _elementwise(ins: list[Tensor], kind: str, strict: bool) -> Result:
 
 
 def _merge_torch(kind: str) -> Any:
-    def build(p: dict[str, Any], in_shapes: list[Shape], out: Shape) -> Any:
-        from cnnsize.torch.modules import Merge, fused_activation
+    def build(p: dict[str, Any], in_shapes: list[Shape], out: Shape, t: Any) -> Any:
+        Merge, fused_activation = t.Merge, t.fused_activation
 
         return Merge(kind, in_shapes, p.get("axis", 0), fused_activation(p))
 

@@ -28,8 +28,8 @@ def _norm_params(p: dict[str, Any], n: int) -> tuple[int, int]:
     return (n, n) if p["affine"] else (0, 0)
 
 
-def _bn_torch(p: dict[str, Any], in_shapes: list[Shape], out: Shape) -> Any:
-    from cnnsize.torch.modules import Layer, fused_activation, torch_class
+def _bn_torch(p: dict[str, Any], in_shapes: list[Shape], out: Shape, t: Any) -> Any:
+    Layer, fused_activation, torch_class = t.Layer, t.fused_activation, t.torch_class
 
     x = in_shapes[0]
     return Layer(torch_class("BatchNorm", max(1, len(x) - 1))(x[0], affine=p["affine"]), act=fused_activation(p))
@@ -61,10 +61,10 @@ def batchnorm(p: dict[str, Any], ins: list[Tensor]) -> Result:
     return Result(x.shape, w, b, 2 * c, 0, ops, units, x.rf, counts)  # positional, as in conv's _conv_core
 
 
-def _ln_torch(p: dict[str, Any], in_shapes: list[Shape], out: Shape) -> Any:
-    from torch import nn
+def _ln_torch(p: dict[str, Any], in_shapes: list[Shape], out: Shape, t: Any) -> Any:
+    nn = t.nn
 
-    from cnnsize.torch.modules import Layer
+    Layer = t.Layer
 
     return Layer(nn.LayerNorm(list(in_shapes[0]), elementwise_affine=p["affine"], bias=p["affine"]))
 
@@ -107,10 +107,10 @@ def layernorm(p: dict[str, Any], ins: list[Tensor]) -> Result:
     )
 
 
-def _gn_torch(p: dict[str, Any], in_shapes: list[Shape], out: Shape) -> Any:
-    from torch import nn
+def _gn_torch(p: dict[str, Any], in_shapes: list[Shape], out: Shape, t: Any) -> Any:
+    nn = t.nn
 
-    from cnnsize.torch.modules import Layer
+    Layer = t.Layer
 
     return Layer(nn.GroupNorm(p["groups"], in_shapes[0][0], affine=p["affine"]))
 
@@ -147,10 +147,10 @@ def groupnorm(p: dict[str, Any], ins: list[Tensor]) -> Result:
     )
 
 
-def _lrn_torch(p: dict[str, Any], in_shapes: list[Shape], out: Shape) -> Any:
-    from torch import nn
+def _lrn_torch(p: dict[str, Any], in_shapes: list[Shape], out: Shape, t: Any) -> Any:
+    nn = t.nn
 
-    from cnnsize.torch.modules import Layer
+    Layer = t.Layer
 
     return Layer(nn.LocalResponseNorm(p["size"]))
 

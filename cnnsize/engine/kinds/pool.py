@@ -67,8 +67,15 @@ def pool_window(p: dict[str, Any], x: Tensor, kind: str, dilation: Any = 1) -> t
 
 
 def _pool_torch(kind: str) -> Any:
-    def build(p: dict[str, Any], in_shapes: list[Shape], out: Shape) -> Any:
-        from cnnsize.torch.modules import Crop, Layer, Pad, symmetric, torch_class, torch_pads
+    def build(p: dict[str, Any], in_shapes: list[Shape], out: Shape, t: Any) -> Any:
+        Crop, Layer, Pad, symmetric, torch_class, torch_pads = (
+            t.Crop,
+            t.Layer,
+            t.Pad,
+            t.symmetric,
+            t.torch_class,
+            t.torch_pads,
+        )
 
         sp = tuple(in_shapes[0][1:])
         nd = len(sp)
@@ -212,8 +219,8 @@ def _gap_from(imp: Any, node: Any, target: Any) -> None:
 
 
 def _global_torch(base: str) -> Any:
-    def build(p: dict[str, Any], in_shapes: list[Shape], out: Shape) -> Any:
-        from cnnsize.torch.modules import Layer, torch_class
+    def build(p: dict[str, Any], in_shapes: list[Shape], out: Shape, t: Any) -> Any:
+        Layer, torch_class = t.Layer, t.torch_class
 
         return Layer(torch_class(base, len(in_shapes[0]) - 1)(1))
 
@@ -221,8 +228,8 @@ def _global_torch(base: str) -> Any:
 
 
 def _adaptive_torch(base: str) -> Any:
-    def build(p: dict[str, Any], in_shapes: list[Shape], out: Shape) -> Any:
-        from cnnsize.torch.modules import Layer, torch_class
+    def build(p: dict[str, Any], in_shapes: list[Shape], out: Shape, t: Any) -> Any:
+        Layer, torch_class = t.Layer, t.torch_class
 
         nd = len(in_shapes[0]) - 1
         return Layer(torch_class(base, nd)(per_axis(p["output"], nd, "output", 1)))

@@ -33,10 +33,10 @@ from cnnsize.engine.registry import (
 def _layer(make: Any) -> Any:
     """to_torch for a kind whose module takes nothing from the spec."""
 
-    def build(p: dict[str, Any], in_shapes: list[Shape], out: Shape) -> Any:
-        from torch import nn
+    def build(p: dict[str, Any], in_shapes: list[Shape], out: Shape, t: Any) -> Any:
+        nn = t.nn
 
-        from cnnsize.torch.modules import Layer
+        Layer = t.Layer
 
         return Layer(getattr(nn, make)())
 
@@ -72,8 +72,8 @@ def flatten(p: dict[str, Any], ins: list[Tensor]) -> Result:
     return Result((prod(ins[0].shape),), rf=flat_rf(ins[0]))
 
 
-def _reshape_torch(p: dict[str, Any], in_shapes: list[Shape], out: Shape) -> Any:
-    from cnnsize.torch.modules import Layer, Reshape
+def _reshape_torch(p: dict[str, Any], in_shapes: list[Shape], out: Shape, t: Any) -> Any:
+    Layer, Reshape = t.Layer, t.Reshape
 
     return Layer(Reshape(out))
 
@@ -127,8 +127,8 @@ def reshape(p: dict[str, Any], ins: list[Tensor]) -> Result:
 # --- pad -------------------------------------------------------------------------------
 
 
-def _pad_torch(p: dict[str, Any], in_shapes: list[Shape], out: Shape) -> Any:
-    from cnnsize.torch.modules import Layer, Pad, torch_pads
+def _pad_torch(p: dict[str, Any], in_shapes: list[Shape], out: Shape, t: Any) -> Any:
+    Layer, Pad, torch_pads = t.Layer, t.Pad, t.torch_pads
 
     nd = len(in_shapes[0]) - 1
     pads = resolve_padding(p["padding"], in_shapes[0][1:], [1] * nd, [1] * nd)
@@ -207,10 +207,10 @@ def pad(p: dict[str, Any], ins: list[Tensor]) -> Result:
 _MODES = ("nearest", "linear", "bilinear", "bicubic", "trilinear")
 
 
-def _upsample_torch(p: dict[str, Any], in_shapes: list[Shape], out: Shape) -> Any:
-    from torch import nn
+def _upsample_torch(p: dict[str, Any], in_shapes: list[Shape], out: Shape, t: Any) -> Any:
+    nn = t.nn
 
-    from cnnsize.torch.modules import Layer
+    Layer = t.Layer
 
     nd = len(in_shapes[0]) - 1
     mode = p["mode"]
@@ -300,10 +300,10 @@ def upsample(p: dict[str, Any], ins: list[Tensor]) -> Result:
 # --- dropout and identity ---------------------------------------------------------------
 
 
-def _dropout_torch(p: dict[str, Any], in_shapes: list[Shape], out: Shape) -> Any:
-    from torch import nn
+def _dropout_torch(p: dict[str, Any], in_shapes: list[Shape], out: Shape, t: Any) -> Any:
+    nn = t.nn
 
-    from cnnsize.torch.modules import Layer
+    Layer = t.Layer
 
     return Layer(nn.Dropout(p["p"]))
 
@@ -355,10 +355,10 @@ def identity(p: dict[str, Any], ins: list[Tensor]) -> Result:
 # --- pixel shuffle ----------------------------------------------------------------------
 
 
-def _pixel_shuffle_torch(p: dict[str, Any], in_shapes: list[Shape], out: Shape) -> Any:
-    from torch import nn
+def _pixel_shuffle_torch(p: dict[str, Any], in_shapes: list[Shape], out: Shape, t: Any) -> Any:
+    nn = t.nn
 
-    from cnnsize.torch.modules import Layer
+    Layer = t.Layer
 
     if len(in_shapes[0]) != 3:
         raise NotImplementedError(f"torch's PixelShuffle takes 2 spatial axes, the input has {len(in_shapes[0]) - 1}")
@@ -412,10 +412,10 @@ def pixel_shuffle(p: dict[str, Any], ins: list[Tensor]) -> Result:
 # --- channel shuffle --------------------------------------------------------------------
 
 
-def _channel_shuffle_torch(p: dict[str, Any], in_shapes: list[Shape], out: Shape) -> Any:
-    from torch import nn
+def _channel_shuffle_torch(p: dict[str, Any], in_shapes: list[Shape], out: Shape, t: Any) -> Any:
+    nn = t.nn
 
-    from cnnsize.torch.modules import Layer
+    Layer = t.Layer
 
     return Layer(nn.ChannelShuffle(p["groups"]))
 
