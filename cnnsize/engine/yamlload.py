@@ -308,90 +308,80 @@ class _Converter:
         if isinstance(node, ScalarNode):
             if tag == _STR:
                 return node.value  # the common case, without the constructor's machinery
-            return self.scalar(node)
-        if tag not in _PLAIN_TAGS:
-            self.check_tag(node)
-        if isinstance(node, SequenceNode):
-            return self.sequence(node, depth)
-        if isinstance(node, MappingNode):
-            return self.mapping(node, depth)
-        raise _fail("yaml-node", "unsupported YAML node", "", self.loc(node))  # pragma: no cover
-
-    def scalar(self, node: ScalarNode) -> Any:
-        tag = node.tag
-        if tag not in _PLAIN_TAGS:
-            self.check_tag(node)
-        try:
-            return SafeConstructor.yaml_constructors[tag](self.scalars, node)
-        except yaml.YAMLError as exc:
-            problem = getattr(exc, "problem", None) or str(exc).split("\n")[0]
-            raise _fail(
-                "yaml-value", f"cannot read value: {problem}", "quote it if it is text", self.loc(node)
-            ) from None
-        except (ValueError, OverflowError) as exc:
-            # e.g. an integer literal of more than 4300 digits
-            raise _fail(
-                "yaml-value",
-                f"cannot read value {node.value[:40]!r}{'...' if len(node.value) > 40 else ''}: {exc}",
-                "write a smaller number",
-                self.loc(node),
-            ) from None
-
-    def sequence(self, node: SequenceNode, depth: int) -> LList:
-        fname = self.filename
-        out = LList(self.loc(node))
-        for item in node.value:
-            out.append(self.convert(item, depth + 1))
-            mark = item.start_mark
-            out.item_locs.append(Loc(fname, mark.line + 1, mark.column + 1))
-        return out
-
-    def mapping(self, node: MappingNode, depth: int) -> LMap:
-        m = LMap(self.loc(node))
-        for knode, vnode in node.value:
-            if knode.tag == "tag:yaml.org,2002:merge":
+            if tag not in _PLAIN_TAGS:
+                self.check_tag(node)
+            try:
+                return SafeConstructor.yaml_constructors[tag](self.scalars, node)
+            except yaml.YAMLError as exc:
+                problem = getattr(exc, "problem", None) or str(exc).split("\n")[0]
                 raise _fail(
-                    "yaml-merge-key",
-                    "YAML merge keys (<<) are not supported",
-                    "write the keys out, or use defaults: / blocks:",
-                    self.loc(knode),
-                )
-            if not isinstance(knode, ScalarNode):
-                self.diags.append(
-                    Diagnostic(
-                        "bad-key",
-                        "mapping keys must be plain strings, not a list or mapping",
-                        "use a name as the key",
+                    "yaml-value", f"cannot read value: {problem}", "quote it if it is text", self.loc(node)
+                ) from None
+            except (ValueError, OverflowError) as exc:
+                # e.g. an integer literal of more than 4300 digits
+                raise _fail(
+                    "yaml-value",
+                    f"cannot read value {node.value[:40]!r}{'...' if len(node.value) > 40 else ''}: {exc}",
+                    "write a smaller number",
+                    self.loc(node),
+                ) from None
+        if tag not in _PLAIN_TAGS:
+            self.check_tag(node)
+        fname = self.filename
+        if isinstance(node, SequenceNode):
+            out = LList(self.loc(node))
+            for item in node.value:
+                out.append(self.convert(item, depth + 1))
+                mark = item.start_mark
+                out.item_locs.append(Loc(fname, mark.line + 1, mark.column + 1))
+            return out
+        if isinstance(node, MappingNode):
+            m = LMap(self.loc(node))
+            for knode, vnode in node.value:
+                if knode.tag == "tag:yaml.org,2002:merge":
+                    raise _fail(
+                        "yaml-merge-key",
+                        "YAML merge keys (<<) are not supported",
+                        "write the keys out, or use defaults: / blocks:",
                         self.loc(knode),
                     )
-                )
-                continue
-            key = knode.value
-            if knode.tag != _STR:
-                resolved = self.convert(knode, depth + 1)
-                if not isinstance(resolved, str):
+                if not isinstance(knode, ScalarNode):
                     self.diags.append(
                         Diagnostic(
                             "bad-key",
-                            f"key {key!r} is read as {type(resolved).__name__}, not a name",
-                            f"quote it: '\"{key}\":'",
+                            "mapping keys must be plain strings, not a list or mapping",
+                            "use a name as the key",
                             self.loc(knode),
                         )
                     )
                     continue
-            kloc = self.loc(knode)
-            if key in m:
-                # keep the first value and go on, so later faults are found too
-                self.diags.append(
-                    Diagnostic(
-                        "duplicate-key",
-                        f"key '{key}' appears twice in this mapping (first at line {m.key_locs[key].line})",
-                        "remove one of them",
-                        kloc,
+                key = knode.value
+                if knode.tag != _STR:
+                    resolved = self.convert(knode, depth + 1)
+                    if not isinstance(resolved, str):
+                        self.diags.append(
+                            Diagnostic(
+                                "bad-key",
+                                f"key {key!r} is read as {type(resolved).__name__}, not a name",
+                                f"quote it: '\"{key}\":'",
+                                self.loc(knode),
+                            )
+                        )
+                        continue
+                kloc = self.loc(knode)
+                if key in m:
+                    # keep the first value and go on, so later faults are found too
+                    self.diags.append(
+                        Diagnostic(
+                            "duplicate-key",
+                            f"key '{key}' appears twice in this mapping (first at line {m.key_locs[key].line})",
+                            "remove one of them",
+                            kloc,
+                        )
                     )
-                )
-                continue
-            m.key_locs[key] = kloc
-            m.value_locs[key] = self.loc(vnode)
-            m[key] = self.convert(vnode, depth + 1)
-        return m
+                    continue
+                m.key_locs[key] = kloc
+                m.value_locs[key] = self.loc(vnode)
+                m[key] = self.convert(vnode, depth + 1)
+            return m
+        raise _fail("yaml-node", "unsupported YAML node", "", self.loc(node))  # pragma: no cover
