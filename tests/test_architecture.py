@@ -35,6 +35,8 @@ FUNCTION_SIZE_EXCEPTIONS: dict[str, str] = {
     "cnnsize.engine.spec:_Builder.instance": "being split (issue 11)",
     "cnnsize.engine.spec:_Builder.layer": "being split (issue 11)",
     "cnnsize.engine.spec:_Builder.plain_layer": "being split (issue 11)",
+    "cnnsize.engine.expr:_eval": "being split (issue 11)",
+    "cnnsize.engine.yamlload:_Converter.convert": "being split (issue 11)",
 }
 
 # Back edges that close an import cycle today, each with its reason; left out of the
@@ -61,6 +63,11 @@ FORBIDDEN = [
     ("torch", "commands"),
     ("torch", "render"),
 ]
+# Imports allowed across a forbidden arrow, each with its reason: (importing module or
+# package prefix, imported module or library prefix) -> why. Kept empty unless a
+# design decision says otherwise; checked by test_every_exception_is_still_needed.
+LAYERING_EXCEPTIONS: dict[tuple[str, str], str] = {}
+
 # Third-party libraries the engine never imports (the analysis path stays light).
 ENGINE_FORBIDDEN_LIBRARIES = ("torch", "click", "rich")
 
@@ -194,7 +201,7 @@ def test_layering(source, target):
             continue
         for name, line in _imports(module):
             own = _own(name)
-            if own is not None and _subpackage(own) == target:
+            if own is not None and _subpackage(own) == target and not _excepted(module, name):
                 bad.append(f"{MODULES[module]}:{line}: {module} imports {name}")
     assert not bad, f"cnnsize/{source}/ must not import cnnsize/{target}/:\n" + "\n".join(bad)
 
@@ -205,9 +212,17 @@ def test_engine_imports_no_torch_click_or_rich():
         if _subpackage(module) != "engine":
             continue
         for name, line in _imports(module):
-            if name.split(".")[0] in ENGINE_FORBIDDEN_LIBRARIES:
+            if name.split(".")[0] in ENGINE_FORBIDDEN_LIBRARIES and not _excepted(module, name):
                 bad.append(f"{MODULES[module]}:{line}: imports {name}")
     assert not bad, "the engine imports no torch, click or rich:\n" + "\n".join(bad)
+
+
+def _under(name: str, prefix: str) -> bool:
+    return name == prefix or name.startswith(prefix.rstrip(".") + ".")
+
+
+def _excepted(module: str, imported: str) -> bool:
+    return any(_under(module, m) and _under(imported, i) for m, i in LAYERING_EXCEPTIONS)
 
 
 def _module_lines(module: str) -> int:
@@ -276,7 +291,18 @@ def test_every_exception_is_still_needed():
     stale += [f for f in FUNCTION_SIZE_EXCEPTIONS if funcs.get(f, 0) <= MAX_ENGINE_FUNCTION_LINES]
     g = _graph()
     stale += [f"{a} -> {b}" for a, b in KNOWN_BACK_EDGES if not g.has_edge(a, b)]
-    reasons = [*MODULE_SIZE_EXCEPTIONS.values(), *FUNCTION_SIZE_EXCEPTIONS.values(), *KNOWN_BACK_EDGES.values()]
+    imports = {(m, i) for m in MODULES for i, _ in _imports(m)}
+    stale += [
+        f"{m} may import {i}"
+        for m, i in LAYERING_EXCEPTIONS
+        if not any(_under(a, m) and _under(b, i) for a, b in imports)
+    ]
+    reasons = [
+        *MODULE_SIZE_EXCEPTIONS.values(),
+        *FUNCTION_SIZE_EXCEPTIONS.values(),
+        *KNOWN_BACK_EDGES.values(),
+        *LAYERING_EXCEPTIONS.values(),
+    ]
     for reason in reasons:
         assert reason.strip(), "every exception says why"
     assert not stale, f"exceptions that no longer apply (remove them): {stale}"
