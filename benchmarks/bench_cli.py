@@ -58,7 +58,8 @@ PEERS = {
     ),
     "ptflops": (
         "from ptflops import get_model_complexity_info\n"
-        "macs, params = get_model_complexity_info(m, tuple(shape), as_strings=True, print_per_layer_stat=True)\nprint(macs, params)"
+        "macs, params = get_model_complexity_info(m, tuple(shape), as_strings=True, print_per_layer_stat=True)\n"
+        "print(macs, params)"
     ),
     "thop": "from thop import profile\nmacs, params = profile(m, inputs=(x,), verbose=False)\nprint(macs, params)",
     "torchscan": "from torchscan import summary\nsummary(m, tuple(shape))",
@@ -214,10 +215,17 @@ def main() -> int:
     bare = statistics.median(run([py, "-c", "pass"], env, 60)[0] for _ in range(5))
     print(f"# Whole-process time, median of {args.repeat} alternating run(s)\n")
     print(
-        f"Models for the peers: {'cnnsize.torch.materialize of the same spec' if source == 'materialize' else 'tests/refmodels.py mirrors (cnnsize.torch.materialize not available)'}."
+        "Models for the peers: "
+        + (
+            "cnnsize.torch.materialize of the same spec"
+            if source == "materialize"
+            else "tests/refmodels.py mirrors (cnnsize.torch.materialize not available)"
+        )
+        + "."
     )
     print(
-        f"Python {platform.python_version()} ({py}); `python -c pass` takes {fmt_s(bare)}; load average before: {load_before:.2f}.\n"
+        f"Python {platform.python_version()} ({py}); `python -c pass` takes {fmt_s(bare)}; load average before: "
+        f"{load_before:.2f}.\n"
     )
     for model in models:
         print(f"## {MODELS[model][1]} (`{MODELS[model][0]}`)\n")

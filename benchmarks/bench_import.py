@@ -61,7 +61,8 @@ def main() -> int:
     env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
 
     print(
-        f"# Start-up time (Python {platform.python_version()}, median of {args.repeat} processes; load average {os.getloadavg()[0]:.2f})\n"
+        f"# Start-up time (Python {platform.python_version()}, median of {args.repeat} processes; load average "
+        f"{os.getloadavg()[0]:.2f})\n"
     )
     print("| case | median | min | imports torch | networkx | rich | numpy | modules imported |")
     print("|---|---:|---:|---|---|---|---|---:|")
@@ -87,7 +88,8 @@ def main() -> int:
         if "cnnsize" in " ".join(argv) and flags[0] == "yes":
             ok = False
         print(
-            f"| {label} | {statistics.median(times) * 1e3:.0f} ms | {min(times) * 1e3:.0f} ms | {' | '.join(flags)} | {len(rows)} |"
+            f"| {label} | {statistics.median(times) * 1e3:.0f} ms | {min(times) * 1e3:.0f} ms | {' | '.join(flags)} | "
+            f"{len(rows)} |"
         )
     print(f"\nNo torch on the analysis path or in `cnnsize report`: {'OK' if ok else 'FAILED: torch was imported'}\n")
 

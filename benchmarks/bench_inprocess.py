@@ -159,13 +159,16 @@ def main() -> int:
         paths = [os.path.join(ROOT, "specs", f"{n}.yaml") for n in want]
 
     print(
-        f"# In-process analysis (Python {platform.python_version()}, {args.clock} time, median of {args.repeat} loops, fastest in brackets; load average {os.getloadavg()[0]:.2f})\n"
+        f"# In-process analysis (Python {platform.python_version()}, {args.clock} time, median of {args.repeat} loops, "
+        f"fastest in brackets; load average {os.getloadavg()[0]:.2f})\n"
     )
     print(
-        "'first': memoised windows and receptive-field transforms cleared before each call, as in a one-off analysis; 'again': the same spec analysed again.\n"
+        "'first': memoised windows and receptive-field transforms cleared before each call, as in a one-off analysis; "
+        "'again': the same spec analysed again.\n"
     )
     print(
-        "| spec | layers | YAML load ms | parse ms | analyze ms, first | analyze ms, again | parse + analyze ms, first | us per layer |"
+        "| spec | layers | YAML load ms | parse ms | analyze ms, first | analyze ms, again | parse + analyze ms, first "
+        "| us per layer |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     per_layer = []
@@ -184,7 +187,8 @@ def main() -> int:
         per_layer.append(us)
         print(
             f"| {name} | {n} | {ms(t_load[0])} ({ms(t_load[1])}) | {ms(t_parse[0])} ({ms(t_parse[1])}) | "
-            f"{ms(t_an[0])} ({ms(t_an[1])}) | {ms(t_again[0])} ({ms(t_again[1])}) | {ms(t_both[0])} ({ms(t_both[1])}) | {us:.1f} |"
+            f"{ms(t_an[0])} ({ms(t_an[1])}) | {ms(t_again[0])} ({ms(t_again[1])}) | {ms(t_both[0])} ({ms(t_both[1])}) "
+            f"| {us:.1f} |"
         )
     print(f"\nMedian over the specs: {statistics.median(per_layer):.1f} us per layer (parse + analyze, first).\n")
 
@@ -196,7 +200,8 @@ def main() -> int:
         r18 = yaml.safe_load(fh)
     t = timeit(lambda: cnnsize.analyze_dict(r18), args.repeat, args.min_time)
     print(
-        f"| specs/resnet18.yaml as a dict (blocks, templates), same dict each time | analyze_dict | 51 | {ms(t[0])} ({ms(t[1])}) | {1 / t[0]:,.0f} |"
+        f"| specs/resnet18.yaml as a dict (blocks, templates), same dict each time | analyze_dict | 51 | {ms(t[0])} "
+        f"({ms(t[1])}) | {1 / t[0]:,.0f} |"
     )
     rng = random.Random(0)
     plain = [resnet18_plain(rng) for _ in range(args.batch)]
@@ -205,7 +210,8 @@ def main() -> int:
     for label, docs in (
         (f"{args.batch} ResNet-18-sized plain dicts, random widths and input sizes", plain),
         (
-            f"{args.batch} ResNet-like plain dicts, random widths, input sizes, depths (1-3 blocks per stage) and kernels (3 or 5)",
+            f"{args.batch} ResNet-like plain dicts, random widths, input sizes, depths (1-3 blocks per stage) and "
+            "kernels (3 or 5)",
             varied,
         ),
     ):
@@ -230,7 +236,8 @@ def main() -> int:
         for api, fn in rows:
             t = timeit(fn, args.repeat, args.min_time)
             print(
-                f"| {label} | {api} | {nl:.0f} | {ms(t[0] / len(docs))} ({ms(t[1] / len(docs))}) | {len(docs) / t[0]:,.0f} |"
+                f"| {label} | {api} | {nl:.0f} | {ms(t[0] / len(docs))} ({ms(t[1] / len(docs))}) | "
+                f"{len(docs) / t[0]:,.0f} |"
             )
     return 0
 

@@ -31,11 +31,13 @@ BENCH = os.path.dirname(os.path.abspath(__file__))
 # are cleared where a case measures a first analysis.
 CASES: dict[str, tuple[str, str]] = {
     "analyze_dict: 200 different ResNet-18-sized plain dicts, in turn": (
-        "import random, cnnsize\nfrom bench_inprocess import resnet18_plain\nrng = random.Random(0)\ndocs = [resnet18_plain(rng) for _ in range(200)]\nfor d in docs: cnnsize.analyze_dict(d)",
+        "import random, cnnsize\nfrom bench_inprocess import resnet18_plain\nrng = random.Random(0)\n"
+        "docs = [resnet18_plain(rng) for _ in range(200)]\nfor d in docs: cnnsize.analyze_dict(d)",
         "cnnsize.analyze_dict(docs[i % 200])",
     ),
     "analyze_dict: specs/resnet18.yaml as a dict (blocks, templates)": (
-        "import yaml, cnnsize\ndoc = yaml.safe_load(open(os.path.join(ROOT, 'specs/resnet18.yaml')))\ncnnsize.analyze_dict(doc)",
+        "import yaml, cnnsize\ndoc = yaml.safe_load(open(os.path.join(ROOT, 'specs/resnet18.yaml')))\n"
+        "cnnsize.analyze_dict(doc)",
         "cnnsize.analyze_dict(doc)",
     ),
     "parse: ResNet-152 YAML mapping": (
@@ -48,7 +50,8 @@ CASES: dict[str, tuple[str, str]] = {
         "(getattr(geometry, 'clear_memos', geometry._WINDOWS.clear)(), analyze(spec))",
     ),
     "YAML load: ResNet-152 (libyaml, with locations)": (
-        "from cnnsize.engine.yamlload import load, read_text\np = os.path.join(ROOT, 'specs/resnet152.yaml')\ntext = read_text(p)\nload(text, p)",
+        "from cnnsize.engine.yamlload import load, read_text\np = os.path.join(ROOT, 'specs/resnet152.yaml')\n"
+        "text = read_text(p)\nload(text, p)",
         "load(text, p)",
     ),
 }
@@ -58,7 +61,8 @@ def program(checkout: str, case: str, n: int) -> str:
     setup, stmt = CASES[case]
     return (
         f"import os, sys\nROOT = {checkout!r}\nsys.path.insert(0, {BENCH!r})\nsys.path.insert(0, ROOT)\n"
-        f"{setup}\nimport cnnsize as _c\nassert os.path.realpath(os.path.dirname(_c.__file__)) == os.path.realpath(os.path.join(ROOT, 'cnnsize'))\n"
+        f"{setup}\nimport cnnsize as _c\n"
+        "assert os.path.realpath(os.path.dirname(_c.__file__)) == os.path.realpath(os.path.join(ROOT, 'cnnsize'))\n"
         f"for i in range({n}):\n    {stmt}\n"
     )
 

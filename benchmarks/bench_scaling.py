@@ -117,12 +117,15 @@ def main() -> None:
         if len(xs) >= 2:
             k = fit_exponent(xs, ts)
             print(
-                f"\nfitted time exponent: {k:.2f} ({'OK' if k <= 1.1 else 'ABOVE'} the 1.1 target); memory growth exponent: {fit_exponent(xs, ms):.2f}"
+                "\n"
+                f"fitted time exponent: {k:.2f} ({'OK' if k <= 1.1 else 'ABOVE'} the 1.1 target); memory growth "
+                f"exponent: {fit_exponent(xs, ms):.2f}"
             )
         if xs[-1] >= 100_000:
             secs, mib = ts[-1], float(rows[-1][-1])
             print(
-                f"10^5 layers: {secs:.2f} s ({'OK' if secs < 5 else 'ABOVE'} the 5 s target), peak RSS {mib:.0f} MiB ({'OK' if mib < 1024 else 'ABOVE'} the 1 GiB target)"
+                f"10^5 layers: {secs:.2f} s ({'OK' if secs < 5 else 'ABOVE'} the 5 s target), peak RSS {mib:.0f} MiB "
+                f"({'OK' if mib < 1024 else 'ABOVE'} the 1 GiB target)"
             )
 
 

@@ -150,7 +150,10 @@ def test_float_where_int_required_in_template():
 def test_sizes_beyond_float_precision_stay_exact(tmp_path):
     # three primes near 10^9: every product is far past 2**53
     p1, p2, p3 = 999_999_937, 999_999_929, 999_999_893
-    text = f"cnnsize: 1\nname: big\ninput: [{p1}, {p2}]\nlayers:\n  - {{name: act, type: relu}}\n  - {{name: fc, type: fc, units: {p3}, bias: false}}\n"
+    text = (
+        f"cnnsize: 1\nname: big\ninput: [{p1}, {p2}]\nlayers:\n  - {{name: act, type: relu}}\n"
+        f"  - {{name: fc, type: fc, units: {p3}, bias: false}}\n"
+    )
     a = analyze(loads_spec(text))
     act, fc = a.layer("act"), a.layer("fc")
     assert act.units == p1 * p2 and act.units > 2**53
@@ -171,16 +174,16 @@ def test_sizes_beyond_float_precision_stay_exact(tmp_path):
 
 def test_keep_going_unknown_key_and_impossible_shape():
     ds = errors(
-        HEAD
-        + "layers:\n  - {type: conv, filters: 8, kernel: 3, bogus: 1}\n  - {type: maxpool, kernel: 2}\n  - {type: conv, filters: 8, kernel: 40}\n"
+        HEAD + "layers:\n  - {type: conv, filters: 8, kernel: 3, bogus: 1}\n  - {type: maxpool, kernel: 2}\n"
+        "  - {type: conv, filters: 8, kernel: 40}\n"
     )
     assert [(d.code, d.loc.line) for d in ds] == [("unknown-key", 5), ("window-too-large", 7)]
 
 
 def test_dependents_of_invalid_layer_are_skipped():
     text = (
-        HEAD
-        + "layers:\n  - {name: a, type: conv, filters: x, kernel: 3}\n  - {name: b, type: conv, filters: 8, kernel: 99}\n  - {name: c, type: relu}\n"
+        HEAD + "layers:\n  - {name: a, type: conv, filters: x, kernel: 3}\n"
+        "  - {name: b, type: conv, filters: 8, kernel: 99}\n  - {name: c, type: relu}\n"
     )
     with pytest.raises(SpecError) as ei:
         analyze(loads_spec(text, keep_going=True))
@@ -237,7 +240,11 @@ def test_int_bits_limit_read_from_environment_per_parse(monkeypatch: pytest.Monk
     from cnnsize.engine import expr
     from cnnsize.engine.spec import loads_spec
 
-    text = "cnnsize: 1\nname: t\ninput: [3, 8, 8]\nlayers:\n  - {type: conv, filters: '${(2**60 * 2**60 * 2**60 * 2**60 * 2**60) // (2**60 * 2**60 * 2**60 * 2**60 * 2**50)}', kernel: 1}\n"
+    text = (
+        "cnnsize: 1\nname: t\ninput: [3, 8, 8]\nlayers:\n"
+        "  - {type: conv, filters: '${(2**60 * 2**60 * 2**60 * 2**60 * 2**60) // (2**60 * 2**60 * 2**60 * 2**60 * "
+        "2**50)}', kernel: 1}\n"
+    )
     with pytest.raises(SpecError) as exc:
         loads_spec(text)
     assert exc.value.diagnostics[0].code == "template" and "256 bits" in exc.value.diagnostics[0].message
@@ -246,7 +253,8 @@ def test_int_bits_limit_read_from_environment_per_parse(monkeypatch: pytest.Monk
     monkeypatch.setenv("CNNSIZE_MAX_INT_BITS", "16")
     with pytest.raises(SpecError) as exc:
         loads_spec(
-            "cnnsize: 1\nname: t\ninput: [3, 8, 8]\nlayers:\n  - {type: conv, filters: '${2**20 // 2**15}', kernel: 1}\n"
+            "cnnsize: 1\nname: t\ninput: [3, 8, 8]\nlayers:\n"
+            "  - {type: conv, filters: '${2**20 // 2**15}', kernel: 1}\n"
         )
     assert "16 bits" in exc.value.diagnostics[0].message
     assert expr._FROZEN is None

@@ -89,19 +89,30 @@ HEAD = "cnnsize: 1\nname: t\ninput: [3, 32, 32]\n"
 
 # (spec body, what cnnsize says): the schema must agree with the loader.
 VALID = {
-    "plain": "layers:\n  - {name: c, type: conv, filters: 8, kernel: 3, padding: same, activation: relu}\n  - {type: maxpool, kernel: 2}\n  - {type: fc, units: 10}\n",
-    "aliases_and_axes": "layers:\n  - {type: conv2d, filters: 8, kernel: [3, 5], stride: [1, 2], padding: [[1, 1], [2, 2]]}\n  - {type: bn}\n  - {type: linear, units: 10, bias: false}\n",
-    "templates": "vars: {w: 16, k: 3}\nlayers:\n  - {name: 'c${i}', type: conv, filters: '${w * 2}', kernel: ['${k}', 3], repeat: '${2}', padding: '${k // 2}'}\n  - {type: fc, units: 10, when: '${w > 8}'}\n",
+    "plain": "layers:\n  - {name: c, type: conv, filters: 8, kernel: 3, padding: same, activation: relu}\n"
+    "  - {type: maxpool, kernel: 2}\n  - {type: fc, units: 10}\n",
+    "aliases_and_axes": "layers:\n"
+    "  - {type: conv2d, filters: 8, kernel: [3, 5], stride: [1, 2], padding: [[1, 1], [2, 2]]}\n"
+    "  - {type: bn}\n  - {type: linear, units: 10, bias: false}\n",
+    "templates": "vars: {w: 16, k: 3}\nlayers:\n"
+    "  - {name: 'c${i}', type: conv, filters: '${w * 2}', kernel: ['${k}', 3], repeat: '${2}', padding: "
+    "'${k // 2}'}\n  - {type: fc, units: 10, when: '${w > 8}'}\n",
     "null_means_default": "layers:\n  - {type: conv, filters: 8, kernel: 3, stride: ~, activation: ~}\n",
-    "kernel_from_defaults": "defaults: {kernel: 3, activation: relu}\nlayers:\n  - {type: conv, filters: 8}\n  - {type: conv, filters: 8, padding: 1}\n",
+    "kernel_from_defaults": "defaults: {kernel: 3, activation: relu}\nlayers:\n  - {type: conv, filters: 8}\n"
+    "  - {type: conv, filters: 8, padding: 1}\n",
     "untied_bias_table": "layers:\n  - {type: conv, filters: 2, kernel: 5, bias: untied, table: [[0, 1], [1, 2]]}\n",
     "blocks": (
-        "blocks:\n  b:\n    args: {f: ~, s: 1}\n    layers:\n      - {name: c, type: conv, filters: '${f}', kernel: 3, stride: '${s}', padding: 1}\n"
+        "blocks:\n  b:\n    args: {f: ~, s: 1}\n    layers:\n"
+        "      - {name: c, type: conv, filters: '${f}', kernel: 3, stride: '${s}', padding: 1}\n"
         "      - {name: sum, type: add, inputs: [c, input], when: '${s == 1}'}\n"
         "layers:\n  - {type: conv, filters: 8, kernel: 1}\n  - {name: s1, block: b, repeat: 2, f: 8}\n  - {type: gap}\n"
     ),
-    "budgets": "layers:\n  - {type: fc, units: 10}\nbudgets: {max_params: 5M, max_macs: 1.5G, max_peak_bytes: 100MiB, min_receptive_field: 3, max_flops: 1000}\n",
-    "outputs_and_merge": "layers:\n  - {name: a, type: conv, filters: 4, kernel: 1}\n  - {name: b, type: conv, filters: 4, kernel: 1, inputs: input}\n  - {name: m, type: concat, inputs: [a, b]}\noutputs: [m]\n",
+    "budgets": "layers:\n  - {type: fc, units: 10}\n"
+    "budgets: {max_params: 5M, max_macs: 1.5G, max_peak_bytes: 100MiB, min_receptive_field: 3, max_flops: "
+    "1000}\n",
+    "outputs_and_merge": "layers:\n  - {name: a, type: conv, filters: 4, kernel: 1}\n"
+    "  - {name: b, type: conv, filters: 4, kernel: 1, inputs: input}\n"
+    "  - {name: m, type: concat, inputs: [a, b]}\noutputs: [m]\n",
 }
 INVALID = {
     "unknown_key": "layers:\n  - {type: conv, filters: 8, kernel: 3, filter: 2}\n",

@@ -186,4 +186,7 @@ def limit(name: str, default: int) -> int:
 def limit_hint(name: str, default: int, what: str = "") -> str:
     """How to raise a limit, for the hint of the error that hits it."""
     current = limit(name, default)
-    return f"{what + '; ' if what else ''}the limit {name} is {current:,}: raise it with the environment variable CNNSIZE_{name}={current * 2}"
+    return (
+        f"{what + '; ' if what else ''}the limit {name} is {current:,}: raise it with the environment variable "
+        f"CNNSIZE_{name}={current * 2}"
+    )

@@ -179,7 +179,8 @@ def _scan(text: str, filename: str) -> None:
             if extra > max_alias:
                 raise _fail(
                     "limit-alias",
-                    f"YAML aliases expand to more than {max_alias:,} extra nodes (*{ev.anchor} alone is {n:,}): an alias bomb?",
+                    f"YAML aliases expand to more than {max_alias:,} extra nodes (*{ev.anchor} alone is {n:,}): an "
+                    "alias bomb?",
                     limit_hint("MAX_ALIAS_NODES", MAX_ALIAS_NODES, "write the values out, or use blocks"),
                     loc,
                 )

@@ -88,7 +88,8 @@ case(
 case(
     "tabs",
     "tab_in_blocks",
-    "cnnsize: 1\nname: case\ninput: [3, 32, 32]\nblocks:\n⟦yaml-tab⟧\tb: {layers: [{type: relu}]}\nlayers:\n  - {block: b}\n",
+    "cnnsize: 1\nname: case\ninput: [3, 32, 32]\nblocks:\n⟦yaml-tab⟧\tb: {layers: [{type: relu}]}\nlayers:\n"
+    "  - {block: b}\n",
 )
 case(
     "tabs", "tab_before_top_key", "cnnsize: 1\n⟦yaml-tab⟧\tname: case\ninput: [3, 32, 32]\nlayers:\n  - {type: relu}\n"
@@ -111,7 +112,8 @@ case(
     "in_block_args",
     spec(
         "  - {block: b, f: 8}\n",
-        "blocks:\n  b:\n    args: {f: ~, ⟦duplicate-key⟧f: 1}\n    layers: [{type: conv, filters: '${f}', kernel: 1}]\n",
+        "blocks:\n  b:\n    args: {f: ~, ⟦duplicate-key⟧f: 1}\n"
+        "    layers: [{type: conv, filters: '${f}', kernel: 1}]\n",
     ),
 )
 case(
@@ -122,7 +124,9 @@ case(
 case(
     "duplicate_keys",
     "two_in_one_file",
-    "cnnsize: 1\nname: case\ninput: [3, 32, 32]\nlayers:\n  - {type: conv, filters: 8, kernel: 3, ⟦duplicate-key⟧kernel: 5}\n  - {type: relu, name: r, ⟦duplicate-key⟧name: s}\n",
+    "cnnsize: 1\nname: case\ninput: [3, 32, 32]\nlayers:\n"
+    "  - {type: conv, filters: 8, kernel: 3, ⟦duplicate-key⟧kernel: 5}\n"
+    "  - {type: relu, name: r, ⟦duplicate-key⟧name: s}\n",
 )
 case("duplicate_keys", "layers_twice", spec("  - {type: relu}\n") + "⟦duplicate-key⟧layers:\n  - {type: relu}\n")
 case(
@@ -134,7 +138,8 @@ case(
     "duplicate_keys",
     "dup_plus_bad_value",
     spec(
-        "  - {type: conv, filters: 8, kernel: 3, ⟦duplicate-key⟧kernel: 5}\n  - {type: conv, filters: ⟦bad-value⟧0, kernel: 3}\n"
+        "  - {type: conv, filters: 8, kernel: 3, ⟦duplicate-key⟧kernel: 5}\n"
+        "  - {type: conv, filters: ⟦bad-value⟧0, kernel: 3}\n"
     ),
 )
 
@@ -244,14 +249,16 @@ case(G, "channels_not_divisible", spec("  - {type: conv, filters: 8, kernel: 3, 
 case(
     G,
     "filters_not_divisible",
-    "cnnsize: 1\nname: case\ninput: [4, 32, 32]\nlayers:\n  - {type: conv, filters: 6, kernel: 3, groups: ⟦groups-mismatch⟧4}\n",
+    "cnnsize: 1\nname: case\ninput: [4, 32, 32]\nlayers:\n"
+    "  - {type: conv, filters: 6, kernel: 3, groups: ⟦groups-mismatch⟧4}\n",
 )
 case(G, "groups_more_than_channels", spec("  - {type: conv, filters: 64, kernel: 3, groups: ⟦groups-mismatch⟧64}\n"))
 case(
     G,
     "after_conv",
     spec(
-        "  - {type: conv, filters: 10, kernel: 3}\n  - {type: conv, filters: 12, kernel: 3, groups: ⟦groups-mismatch⟧4}\n"
+        "  - {type: conv, filters: 10, kernel: 3}\n"
+        "  - {type: conv, filters: 12, kernel: 3, groups: ⟦groups-mismatch⟧4}\n"
     ),
 )
 case(
@@ -265,7 +272,8 @@ case(
     "in_block_second_instance",
     spec(
         "  - {name: s1, block: g, f: 8}\n  - {name: s2, block: g, f: 12}\n",
-        "blocks:\n  g:\n    args: {f: ~}\n    layers: [{type: conv, filters: '${f}', kernel: 1, groups: ⟦groups-mismatch⟧8}]\n",
+        "blocks:\n  g:\n    args: {f: ~}\n"
+        "    layers: [{type: conv, filters: '${f}', kernel: 1, groups: ⟦groups-mismatch⟧8}]\n",
     ),
 )
 
@@ -288,7 +296,8 @@ case(
 case(
     K,
     "conv3d",
-    "cnnsize: 1\nname: case\ninput: [1, 4, 16, 16]\nlayers:\n  - {type: conv, filters: 4, kernel: ⟦window-too-large⟧5}\n",
+    "cnnsize: 1\nname: case\ninput: [1, 4, 16, 16]\nlayers:\n"
+    "  - {type: conv, filters: 4, kernel: ⟦window-too-large⟧5}\n",
 )
 case(
     K,
@@ -318,7 +327,8 @@ case(
     "in_block_at_depth",
     spec(
         "  - {name: st, block: down, repeat: 6}\n",
-        "blocks:\n  down:\n    layers: [{type: conv, filters: 8, kernel: 3, padding: 1}, {type: maxpool, kernel: ⟦window-too-large⟧2}]\n",
+        "blocks:\n  down:\n"
+        "    layers: [{type: conv, filters: 8, kernel: 3, padding: 1}, {type: maxpool, kernel: ⟦window-too-large⟧2}]\n",
     ),
 )
 case(
@@ -335,21 +345,26 @@ case(
     A,
     "add_channels",
     spec(
-        "  - {name: a, type: conv, filters: 8, kernel: 3, padding: 1}\n  - {name: b, type: conv, filters: 16, kernel: 3, padding: 1, inputs: [input]}\n  - {type: add, inputs: ⟦shape-mismatch⟧[a, b]}\n"
+        "  - {name: a, type: conv, filters: 8, kernel: 3, padding: 1}\n"
+        "  - {name: b, type: conv, filters: 16, kernel: 3, padding: 1, inputs: [input]}\n"
+        "  - {type: add, inputs: ⟦shape-mismatch⟧[a, b]}\n"
     ),
 )
 case(
     A,
     "add_spatial",
     spec(
-        "  - {name: a, type: conv, filters: 8, kernel: 3}\n  - {name: b, type: conv, filters: 8, kernel: 3, padding: 1, inputs: [input]}\n  - {type: add, inputs: ⟦shape-mismatch⟧[a, b]}\n"
+        "  - {name: a, type: conv, filters: 8, kernel: 3}\n"
+        "  - {name: b, type: conv, filters: 8, kernel: 3, padding: 1, inputs: [input]}\n"
+        "  - {type: add, inputs: ⟦shape-mismatch⟧[a, b]}\n"
     ),
 )
 case(
     A,
     "add_rank",
     spec(
-        "  - {name: a, type: fc, units: 10}\n  - {name: b, type: conv, filters: 10, kernel: 3, inputs: [input]}\n  - {type: add, inputs: ⟦shape-mismatch⟧[a, b]}\n"
+        "  - {name: a, type: fc, units: 10}\n  - {name: b, type: conv, filters: 10, kernel: 3, inputs: [input]}\n"
+        "  - {type: add, inputs: ⟦shape-mismatch⟧[a, b]}\n"
     ),
 )
 case(A, "add_one_input", spec("  - {name: a, type: relu}\n  - {type: add, inputs: ⟦merge-inputs⟧[a]}\n"))
@@ -357,35 +372,44 @@ case(
     A,
     "concat_spatial",
     spec(
-        "  - {name: a, type: conv, filters: 8, kernel: 3}\n  - {name: b, type: conv, filters: 8, kernel: 3, padding: 1, inputs: [input]}\n  - {type: concat, inputs: ⟦shape-mismatch⟧[a, b]}\n"
+        "  - {name: a, type: conv, filters: 8, kernel: 3}\n"
+        "  - {name: b, type: conv, filters: 8, kernel: 3, padding: 1, inputs: [input]}\n"
+        "  - {type: concat, inputs: ⟦shape-mismatch⟧[a, b]}\n"
     ),
 )
 case(
     A,
     "concat_rank",
     spec(
-        "  - {name: a, type: flatten}\n  - {name: b, type: relu, inputs: [input]}\n  - {type: concat, inputs: ⟦shape-mismatch⟧[a, b]}\n"
+        "  - {name: a, type: flatten}\n  - {name: b, type: relu, inputs: [input]}\n"
+        "  - {type: concat, inputs: ⟦shape-mismatch⟧[a, b]}\n"
     ),
 )
 case(
     A,
     "concat_axis_out_of_range",
     spec(
-        "  - {name: a, type: relu}\n  - {name: b, type: relu, inputs: [input]}\n  - {type: concat, inputs: [a, b], axis: ⟦bad-value⟧3}\n"
+        "  - {name: a, type: relu}\n  - {name: b, type: relu, inputs: [input]}\n"
+        "  - {type: concat, inputs: [a, b], axis: ⟦bad-value⟧3}\n"
     ),
 )
 case(
     A,
     "concat_on_width_height_differs",
     spec(
-        "  - {name: a, type: conv, filters: 8, kernel: 3, padding: 1}\n  - {name: b, type: conv, filters: 4, kernel: 3, padding: 1, inputs: [input]}\n  - {type: concat, axis: 2, inputs: ⟦shape-mismatch⟧[a, b]}\n"
+        "  - {name: a, type: conv, filters: 8, kernel: 3, padding: 1}\n"
+        "  - {name: b, type: conv, filters: 4, kernel: 3, padding: 1, inputs: [input]}\n"
+        "  - {type: concat, axis: 2, inputs: ⟦shape-mismatch⟧[a, b]}\n"
     ),
 )
 case(
     A,
     "inception_branch_stride",
     spec(
-        "  - {name: a, type: conv, filters: 8, kernel: 1}\n  - {name: b, type: conv, filters: 8, kernel: 3, stride: 2, padding: 1, inputs: [input]}\n  - {name: c, type: maxpool, kernel: 3, stride: 1, padding: 1, inputs: [input]}\n  - {type: concat, inputs: ⟦shape-mismatch⟧[a, b, c]}\n"
+        "  - {name: a, type: conv, filters: 8, kernel: 1}\n"
+        "  - {name: b, type: conv, filters: 8, kernel: 3, stride: 2, padding: 1, inputs: [input]}\n"
+        "  - {name: c, type: maxpool, kernel: 3, stride: 1, padding: 1, inputs: [input]}\n"
+        "  - {type: concat, inputs: ⟦shape-mismatch⟧[a, b, c]}\n"
     ),
 )
 case(
@@ -393,7 +417,9 @@ case(
     "residual_block",
     spec(
         "  - {name: r1, block: res, f: 16}\n",
-        "blocks:\n  res:\n    args: {f: ~}\n    layers:\n      - {name: c, type: conv, filters: '${f}', kernel: 3, padding: 1}\n      - {type: add, inputs: ⟦shape-mismatch⟧[c, input]}\n",
+        "blocks:\n  res:\n    args: {f: ~}\n    layers:\n"
+        "      - {name: c, type: conv, filters: '${f}', kernel: 3, padding: 1}\n"
+        "      - {type: add, inputs: ⟦shape-mismatch⟧[c, input]}\n",
     ),
 )
 case(
@@ -449,7 +475,8 @@ case(
     C,
     "three_layers",
     spec(
-        "  - {name: s, type: relu}\n  - {name: a, type: add, inputs: ⟦cycle⟧[s, c]}\n  - {name: b, type: relu}\n  - {name: c, type: relu}\n",
+        "  - {name: s, type: relu}\n  - {name: a, type: add, inputs: ⟦cycle⟧[s, c]}\n  - {name: b, type: relu}\n"
+        "  - {name: c, type: relu}\n",
         "outputs: [c]\n",
     ),
 )
@@ -457,7 +484,8 @@ case(
     C,
     "two_cycles",
     spec(
-        "  - {name: a, type: relu, inputs: ⟦cycle⟧[b]}\n  - {name: b, type: relu, inputs: [a]}\n  - {name: c, type: relu, inputs: ⟦cycle⟧[d]}\n  - {name: d, type: relu, inputs: [c]}\n",
+        "  - {name: a, type: relu, inputs: ⟦cycle⟧[b]}\n  - {name: b, type: relu, inputs: [a]}\n"
+        "  - {name: c, type: relu, inputs: ⟦cycle⟧[d]}\n  - {name: d, type: relu, inputs: [c]}\n",
         "outputs: [b, d]\n",
     ),
 )
@@ -465,7 +493,8 @@ case(
     C,
     "cycle_and_valid_branch_error",
     spec(
-        "  - {name: a, type: relu, inputs: ⟦cycle⟧[b]}\n  - {name: b, type: relu, inputs: [a]}\n  - {name: c, type: conv, filters: 8, kernel: ⟦window-too-large⟧99, inputs: [input]}\n",
+        "  - {name: a, type: relu, inputs: ⟦cycle⟧[b]}\n  - {name: b, type: relu, inputs: [a]}\n"
+        "  - {name: c, type: conv, filters: 8, kernel: ⟦window-too-large⟧99, inputs: [input]}\n",
         "outputs: [b, c]\n",
     ),
 )
@@ -477,7 +506,8 @@ case(
     D,
     "three_layers",
     spec(
-        "  - {name: a, type: relu}\n  - {name: ⟦duplicate-name⟧a, type: relu}\n  - {name: ⟦duplicate-name⟧a, type: relu}\n"
+        "  - {name: a, type: relu}\n  - {name: ⟦duplicate-name⟧a, type: relu}\n"
+        "  - {name: ⟦duplicate-name⟧a, type: relu}\n"
     ),
 )
 case(D, "layer_vs_auto_name", spec("  - {type: relu}\n  - {name: ⟦duplicate-name⟧relu_1, type: relu}\n"))
@@ -510,21 +540,25 @@ case(
     N,
     "branch_unused",
     spec(
-        "  - ⟦dangling-output⟧{name: side, type: conv, filters: 8, kernel: 1}\n  - {name: main, type: relu, inputs: [input]}\n"
+        "  - ⟦dangling-output⟧{name: side, type: conv, filters: 8, kernel: 1}\n"
+        "  - {name: main, type: relu, inputs: [input]}\n"
     ),
 )
 case(
     N,
     "two_unused",
     spec(
-        "  - ⟦dangling-output⟧{name: s1, type: relu}\n  - ⟦dangling-output⟧{name: s2, type: relu, inputs: [input]}\n  - {name: main, type: relu, inputs: [input]}\n"
+        "  - ⟦dangling-output⟧{name: s1, type: relu}\n  - ⟦dangling-output⟧{name: s2, type: relu, inputs: [input]}\n"
+        "  - {name: main, type: relu, inputs: [input]}\n"
     ),
 )
 case(
     N,
     "typo_in_inputs_leaves_branch",
     spec(
-        "  - {name: a, type: conv, filters: 8, kernel: 1}\n  - ⟦dangling-output⟧{name: b, type: conv, filters: 8, kernel: 1, inputs: [input]}\n  - {type: add, inputs: [a, a]}\n"
+        "  - {name: a, type: conv, filters: 8, kernel: 1}\n"
+        "  - ⟦dangling-output⟧{name: b, type: conv, filters: 8, kernel: 1, inputs: [input]}\n"
+        "  - {type: add, inputs: [a, a]}\n"
     ),
 )
 case(
@@ -537,7 +571,8 @@ case(
     "block_side_branch",
     spec(
         "  - {name: b1, block: b}\n",
-        "blocks:\n  b:\n    layers:\n      - ⟦dangling-output⟧{name: side, type: relu}\n      - {name: main, type: relu, inputs: [input]}\n",
+        "blocks:\n  b:\n    layers:\n      - ⟦dangling-output⟧{name: side, type: relu}\n"
+        "      - {name: main, type: relu, inputs: [input]}\n",
     ),
 )
 
@@ -586,7 +621,8 @@ case(
     "mutual",
     spec(
         "  - {block: a}\n",
-        "blocks:\n  a: {layers: [{type: relu}, {block: b}]}\n  b: {layers: [{type: relu}, {block: ⟦recursive-block⟧a}]}\n",
+        "blocks:\n  a: {layers: [{type: relu}, {block: b}]}\n"
+        "  b: {layers: [{type: relu}, {block: ⟦recursive-block⟧a}]}\n",
     ),
 )
 case(
@@ -594,7 +630,8 @@ case(
     "three_deep",
     spec(
         "  - {block: a}\n",
-        "blocks:\n  a: {layers: [{block: b}]}\n  b: {layers: [{block: c}]}\n  c: {layers: [{type: relu}, {block: ⟦recursive-block⟧a}]}\n",
+        "blocks:\n  a: {layers: [{block: b}]}\n  b: {layers: [{block: c}]}\n"
+        "  c: {layers: [{type: relu}, {block: ⟦recursive-block⟧a}]}\n",
     ),
 )
 _chain = "".join(f"  b{i}: {{layers: [{{block: b{i + 1}}}]}}\n" for i in range(40))
@@ -732,7 +769,8 @@ case(
     W,
     "unknown_key_and_bad_shape",
     spec(
-        "  - {name: c1, type: conv, filters: 6, kernel: 5, ⟦unknown-key⟧bogus: 1}\n  - {type: maxpool, kernel: 2}\n  - {type: conv, filters: 16, kernel: ⟦window-too-large⟧50}\n"
+        "  - {name: c1, type: conv, filters: 6, kernel: 5, ⟦unknown-key⟧bogus: 1}\n  - {type: maxpool, kernel: 2}\n"
+        "  - {type: conv, filters: 16, kernel: ⟦window-too-large⟧50}\n"
     ),
 )
 # 'filter' is reported as unknown (did you mean 'filters'?), not also as a missing 'filters'
@@ -746,7 +784,8 @@ case(
     W,
     "invalid_layer_skips_dependents",
     spec(
-        "  - {name: a, type: conv, filters: ⟦bad-type⟧eight, kernel: 3}\n  - {type: conv, filters: 8, kernel: 99}\n  - {name: b, type: conv, filters: 8, kernel: ⟦window-too-large⟧99, inputs: [input]}\n",
+        "  - {name: a, type: conv, filters: ⟦bad-type⟧eight, kernel: 3}\n  - {type: conv, filters: 8, kernel: 99}\n"
+        "  - {name: b, type: conv, filters: 8, kernel: ⟦window-too-large⟧99, inputs: [input]}\n",
         "outputs: [conv_1, b]\n",
     ),
 )
@@ -754,7 +793,8 @@ case(
     W,
     "spec_and_yaml_and_graph",
     spec(
-        "  - {name: a, type: relu, ⟦duplicate-key⟧name: b}\n  - {type: ⟦unknown-kind⟧rleu}\n  - {name: c, type: relu, inputs: ⟦undefined-input⟧[zz]}\n",
+        "  - {name: a, type: relu, ⟦duplicate-key⟧name: b}\n  - {type: ⟦unknown-kind⟧rleu}\n"
+        "  - {name: c, type: relu, inputs: ⟦undefined-input⟧[zz]}\n",
         "defaults: {⟦unknown-key⟧strid: 2}\n",
     ),
 )
@@ -763,19 +803,22 @@ case(
     "block_instances_named",
     spec(
         "  - {name: layer1, block: bottleneck, repeat: 3, f: 8}\n",
-        "blocks:\n  bottleneck:\n    args: {f: ~}\n    layers:\n      - {type: conv, filters: '${f}', kernel: 1}\n      - {type: conv, filters: ⟦bad-type⟧'${f / 2}', kernel: 3, padding: 1}\n",
+        "blocks:\n  bottleneck:\n    args: {f: ~}\n    layers:\n      - {type: conv, filters: '${f}', kernel: 1}\n"
+        "      - {type: conv, filters: ⟦bad-type⟧'${f / 2}', kernel: 3, padding: 1}\n",
     ),
 )
 case(
     W,
     "top_level_several",
-    "cnnsize: ⟦unsupported-version⟧3\nname: ⟦bad-type⟧7\ninput: [3, 32, 32]\n⟦unknown-key⟧layerz: []\nlayers:\n  - {type: relu}\n",
+    "cnnsize: ⟦unsupported-version⟧3\nname: ⟦bad-type⟧7\ninput: [3, 32, 32]\n⟦unknown-key⟧layerz: []\nlayers:\n"
+    "  - {type: relu}\n",
 )
 case(
     W,
     "errors_in_source_order",
     spec(
-        "  - {type: conv, filters: 8, kernel: ⟦window-too-large⟧40}\n  - {name: x, type: relu, inputs: [input], ⟦unknown-key⟧foo: 1}\n",
+        "  - {type: conv, filters: 8, kernel: ⟦window-too-large⟧40}\n"
+        "  - {name: x, type: relu, inputs: [input], ⟦unknown-key⟧foo: 1}\n",
         "outputs: [conv_1, x]\n",
     ),
 )
