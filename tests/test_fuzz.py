@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cnnsize.commands.cli import cli
-from cnnsize.engine.rules import COMMON_KEYS, KINDS, RULES
+from cnnsize.engine.kinds import COMMON_KEYS, KINDS, RULES
 
 LAYER_KEYS = sorted(set(COMMON_KEYS).union(*(r.keys for r in RULES.values())))
 KIND_NAMES = sorted(KINDS)

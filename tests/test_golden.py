@@ -23,7 +23,7 @@ import pytest
 from click.testing import CliRunner
 
 from cnnsize.commands.cli import cli
-from cnnsize.engine.rules import RULES
+from cnnsize.engine.kinds import RULES
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CASES_DIR = os.path.join("tests", "cases")

@@ -20,10 +20,10 @@ import click
 
 from cnnsize.commands.outcome import fail_spec, usage_error
 from cnnsize.engine.analysis import OPTIMIZER_STATE
+from cnnsize.engine.registry import MAX_DIM as MAX_SIZE
 from cnnsize.engine.units import DTYPE_BYTES
 
-# the engine's bound on any size (cnnsize.engine.rules.MAX_DIM) and on a batch
-MAX_SIZE = 10**9
+# a batch's bound (sizes share the engine's MAX_DIM)
 MAX_BATCH = 10**6
 _INT = re.compile(r"\s*[0-9]+\s*")
 SHAPE_HINT = "channels then up to 3 spatial sizes, each 1..10^9"

@@ -16,7 +16,7 @@ from cnnsize.engine import conventions, fastpath
 from cnnsize.engine._gc import paused
 from cnnsize.engine.errors import Diagnostic, RuleError, SpecError, in_source_order
 from cnnsize.engine.geometry import RF, input_rf
-from cnnsize.engine.rules import RULES, Tensor
+from cnnsize.engine.kinds import RULES, Tensor
 from cnnsize.engine.spec import LayerDef, Spec
 from cnnsize.engine.units import DTYPE_BYTES
 

@@ -58,7 +58,8 @@ class Outcome:
         b = self.budget
         lim = _qty(self.limit, b.bytes)
         if self.measured is None:
-            return f"{b.metric} is undefined for this network (no spatial output), so {self.limit_name()} {lim} cannot hold"
+            why = "is undefined for this network (no spatial output)"
+            return f"{b.metric} {why}, so {self.limit_name()} {lim} cannot hold"
         verb = "exceeds" if b.bound == "max" else "is below"
         rel = "<=" if b.bound == "max" else ">="
         meas = _qty(self.measured, b.bytes)
