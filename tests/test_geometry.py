@@ -5,7 +5,7 @@ import random
 from cnnsize.engine.analysis import analyze
 from cnnsize.engine.errors import SpecError
 from cnnsize.engine.geometry import AxisRF, Window, rf_transposed, transposed_taps
-from cnnsize.engine.spec import parse
+from cnnsize.engine.load import parse
 
 
 def brute_taps(n, o, k, s, d, pb):

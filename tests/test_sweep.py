@@ -12,7 +12,7 @@ import pytest
 
 from cnnsize.commands.sweep import bar
 from cnnsize.engine.analysis import analyze
-from cnnsize.engine.spec import loads_spec
+from cnnsize.engine.load import loads_spec
 from cnnsize.views.sweep import METRICS, SweepSyntaxError, expand_batches, expand_inputs, run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

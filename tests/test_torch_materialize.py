@@ -10,8 +10,8 @@ torch = pytest.importorskip("torch")
 
 from cnnsize import analyze_file  # noqa: E402
 from cnnsize.engine.analysis import analyze  # noqa: E402
+from cnnsize.engine.load import loads_spec  # noqa: E402
 from cnnsize.engine.rules import RULES  # noqa: E402
-from cnnsize.engine.spec import loads_spec  # noqa: E402
 from cnnsize.torch import materialize  # noqa: E402
 from cnnsize.torch.materialize import RBF, TableConv, UntiedBias  # noqa: E402
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from cnnsize.engine.analysis import LayerReport, _rf_json, analyze, consumers
-from cnnsize.engine.spec import load_spec
+from cnnsize.engine.load import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 PATHS = sorted((ROOT / "specs").glob("*.yaml")) + sorted((ROOT / "tests" / "cases").glob("*/spec.yaml"))

@@ -165,7 +165,7 @@ def _analyse(
     from cnnsize.commands.cli import parse_sets, parse_shape
     from cnnsize.engine.analysis import analyze
     from cnnsize.engine.errors import Diagnostic, SpecError
-    from cnnsize.engine.spec import load_spec
+    from cnnsize.engine.load import load_spec
 
     shape = parse_shape(input_)
     try:

@@ -59,7 +59,7 @@ def analyse_path(
     from cnnsize.commands.cli import fail_spec, parse_sets, parse_shape
     from cnnsize.engine.analysis import analyze
     from cnnsize.engine.errors import SpecError
-    from cnnsize.engine.spec import load_spec
+    from cnnsize.engine.load import load_spec
 
     shape = parse_shape(input_)
     overrides = parse_sets(sets)

@@ -221,7 +221,7 @@ def sweep(
     the sizes it passes are swept the same way."""
     from cnnsize.commands.cli import EXIT_SPEC, fail_spec, parse_sets, usage_error
     from cnnsize.engine.errors import SpecError
-    from cnnsize.engine.spec import load_spec
+    from cnnsize.engine.load import load_spec
     from cnnsize.views.sweep import MAX_POINTS, SweepSyntaxError, expand_batches, expand_inputs, run
 
     if charts and fmt not in ("table", "md"):

@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from cnnsize.engine._gc import paused
 from cnnsize.engine.errors import (
     Diagnostic,
     Loc,
@@ -25,7 +24,7 @@ from cnnsize.engine.errors import (
 )
 from cnnsize.engine.expr import ExprError, freeze_limits, has_template, render, thaw_limits
 from cnnsize.engine.rules import COMMON_KEYS, KINDS, RULES, t_int
-from cnnsize.engine.yamlload import MAX_ALIAS_NODES, MAX_DEPTH, LList, LMap, load_with_diagnostics, read_text
+from cnnsize.engine.yamlload import MAX_ALIAS_NODES, MAX_DEPTH, LList, LMap
 
 FORMAT_VERSION = 1
 # defaults; CNNSIZE_MAX_LAYERS / CNNSIZE_MAX_BLOCK_DEPTH in the environment raise them
@@ -1250,21 +1249,17 @@ def _short(v: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-@paused
-def parse(
+def read(
     doc: Any,
     filename: str = "<spec>",
     overrides: Mapping[str, Any] | None = None,
-    keep_going: bool = False,
     diagnostics: list[Diagnostic] | None = None,
 ) -> Spec:
     """Validate and expand a loaded document (LMap, or a plain dict).
 
-    With ``keep_going`` a spec with errors is still returned (its errors in
-    ``spec.diagnostics``, the faulty layers marked invalid), for
-    :func:`cnnsize.engine.analysis.analyze` to report together with what it finds in
-    the valid layers. Without it, any error raises SpecError holding every
-    problem found, the engine's included. ``diagnostics``: faults found while
+    Errors do not raise: they are in ``spec.diagnostics``, the faulty layers
+    marked invalid (cnnsize.engine.load.parse adds what the analysis finds
+    in the valid layers, and raises). ``diagnostics``: faults found while
     loading (duplicate keys) that did not stop the loader.
     """
     if isinstance(doc, dict) and not isinstance(doc, LMap):
@@ -1273,15 +1268,9 @@ def parse(
     builder.diags.extend(diagnostics or [])
     token = freeze_limits()
     try:
-        spec = builder.build(doc)
+        return builder.build(doc)
     finally:
         thaw_limits(token)
-    if spec.diagnostics and not keep_going:
-        from cnnsize.engine.analysis import analyze
-
-        analyze(spec)  # raises SpecError: the spec's errors plus the engine's
-        raise SpecError(spec.diagnostics)  # pragma: no cover - analyze raised
-    return spec
 
 
 def _wrap_spec(doc: dict[Any, Any]) -> LMap:
@@ -1392,17 +1381,3 @@ class _Bound:
                     )
                 ]
             )
-
-
-@paused
-def load_spec(path: str, overrides: Mapping[str, Any] | None = None, keep_going: bool = False) -> Spec:
-    text = read_text(path)
-    doc, diags = load_with_diagnostics(text, path)
-    return parse(doc, path, overrides, keep_going, diags)
-
-
-def loads_spec(
-    text: str, filename: str = "<spec>", overrides: Mapping[str, Any] | None = None, keep_going: bool = False
-) -> Spec:
-    doc, diags = load_with_diagnostics(text, filename)
-    return parse(doc, filename, overrides, keep_going, diags)

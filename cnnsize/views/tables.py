@@ -92,7 +92,7 @@ class Context:
     def analysis(self, spec: Any, inline: Any = None, input_shape: Any = None, convention: str = "cnnsize") -> Any:
         from cnnsize.engine.analysis import analyze
         from cnnsize.engine.errors import SpecError
-        from cnnsize.engine.spec import load_spec, parse
+        from cnnsize.engine.load import load_spec, parse
 
         shape = tuple(input_shape) if input_shape else None
         key = (spec if inline is None else repr(inline), shape, convention)
