@@ -378,7 +378,7 @@ def analyze(
             LayerReport(
                 ld.name,
                 ld.kind,
-                ld.type,
+                ld.written_type,
                 ld.inputs,
                 res.shape,
                 units,

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
+from cnnsize.engine import fastpath
 from cnnsize.engine.errors import limit, limit_hint
 
 MAX_EXPR_CHARS = 1000  # characters in one expression, and in a string result
@@ -164,15 +165,19 @@ def _tname(v: Any) -> str:
     return {int: "int", float: "float", str: "string", list: "list"}.get(type(v), type(v).__name__)
 
 
-@lru_cache(maxsize=4096)
 def _parse(source: str) -> ast.expr:
-    # Blocks repeat the same few expressions many times: parse each once.
     try:
         return ast.parse(source, mode="eval").body
     except SyntaxError as exc:
         raise ExprError(f"cannot parse expression '{source}': {exc.msg}", "check the brackets and operators") from None
     except (RecursionError, MemoryError, ValueError, OverflowError):
         raise ExprError(f"cannot parse expression '{source[:60]}'", "simplify it") from None
+
+
+# Blocks repeat the same few expressions many times: while fast paths are on,
+# each is parsed once (fastpath: off, every use parses; an error is never kept).
+_parse_cached = lru_cache(maxsize=4096)(_parse)
+fastpath.register_memo(_parse_cached.cache_clear)
 
 
 def evaluate(source: str, scope: Mapping[str, Any]) -> Any:
@@ -182,7 +187,8 @@ def evaluate(source: str, scope: Mapping[str, Any]) -> Any:
             limit_hint("MAX_EXPR_CHARS", MAX_EXPR_CHARS, "shorten it, or move parts into vars"),
         )
     try:
-        return _check_num(_eval(_parse(source.strip()), scope))
+        tree = _parse_cached(source.strip()) if fastpath.enabled() else _parse(source.strip())
+        return _check_num(_eval(tree, scope))
     except RecursionError:
         raise ExprError("expression is nested too deeply", "simplify it") from None
 
@@ -303,17 +309,21 @@ def has_template(value: Any) -> bool:
     return isinstance(value, str) and "${" in value
 
 
-@lru_cache(maxsize=4096)
 def _lone(value: str) -> str | None:
-    # the expression of a lone ${e} (the usual template); blocks render the
-    # same few strings for every instance, so the match is made once each
+    """The expression of a lone ${e} (the usual template), else None."""
     m = TEMPLATE.fullmatch(value.strip())
     return m.group(1) if m else None
 
 
+# blocks render the same few strings for every instance: while fast paths
+# are on, the match is made once each
+_lone_cached = lru_cache(maxsize=4096)(_lone)
+fastpath.register_memo(_lone_cached.cache_clear)
+
+
 def render(value: str, scope: Mapping[str, Any]) -> Any:
     """Evaluate a template string: a lone ``${e}`` keeps its type."""
-    lone = _lone(value)
+    lone = _lone_cached(value) if fastpath.enabled() else _lone(value)
     if lone is not None:
         return evaluate(lone, scope)
     if "${" in TEMPLATE.sub("", value):
