@@ -218,6 +218,30 @@ def test_edge_cases_same_both_ways(name: str, monkeypatch: pytest.MonkeyPatch) -
     assert fast == general
 
 
+def _hostile() -> dict[str, Any]:
+    loop: list[Any] = []
+    loop.append(loop)
+    deep: Any = 3
+    for _ in range(200):
+        deep = [deep]
+    bomb: Any = 3
+    for _ in range(9):
+        bomb = [bomb] * 9  # 9**9 leaves if copied out
+    return {"contains itself": loop, "too deep": deep, "alias bomb": bomb}
+
+
+@pytest.mark.parametrize("key", ["kernel", "padding", "inputs", "note"])
+@pytest.mark.parametrize("what", list(_hostile()))
+def test_hostile_values_same_both_ways(key: str, what: str) -> None:
+    """A Python value the YAML loader could not produce, in a layer key:
+    refused with its diagnostic either way, never a RecursionError."""
+    fast, general = both_ways(lambda: (_spec({**CONV, key: _hostile()[what]}), "<dict>"))
+    assert fast == general
+    assert fast[0] == "raised" and [d[0] for d in fast[1]] == [
+        {"contains itself": "recursive-value", "too deep": "limit-depth", "alias bomb": "limit-alias"}[what]
+    ]
+
+
 def test_the_fast_path_is_taken_and_only_while_enabled(monkeypatch: pytest.MonkeyPatch) -> None:
     # otherwise the comparisons above would compare the general path with itself
     taken: list[bool] = []

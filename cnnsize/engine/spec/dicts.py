@@ -5,31 +5,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from cnnsize.engine import fastpath
 from cnnsize.engine.errors import Diagnostic, SpecError, limit, limit_hint
 from cnnsize.engine.yamlload import MAX_ALIAS_NODES, MAX_DEPTH, LList, LMap
 
 
 def wrap_spec(doc: dict[Any, Any]) -> LMap:
-    """A spec from the Python API as an LMap. While ``fastpath.enabled()``,
-    its top-level layers are left as the caller's dicts (sized, not copied):
-    the layer fast path (layer.define_plain) defines the common ones without
-    copying them, and the expansion wraps any other."""
+    """A spec from the Python API as an LMap, its top-level layers left as
+    the caller's dicts: the expansion wraps each one as it reaches it,
+    unless the layer fast path (layer.define_plain) defines it without a
+    copy (a batch of specs has thousands of them). Either way each layer
+    dict is read, and bounded, on its own."""
     layers = doc.get("layers")
-    if (
-        not fastpath.enabled()
-        or type(layers) is not list
-        or not all(type(e) is dict for e in layers)
-        or not all(type(k) is str for k in doc)
-    ):
+    if type(layers) is not list or not all(type(e) is dict for e in layers) or not all(type(k) is str for k in doc):
         return wrap(doc)  # type: ignore[no-any-return]
-    _bound(doc)  # the whole document, as wrap() bounds it: the same error at the same limit
     top = LList(None)
     top.extend(layers)
     top.item_locs = [None] * len(top)  # type: ignore[list-item]
     m = LMap(None)
     for k, v in doc.items():
-        m[k] = top if k == "layers" else _copy(v) if isinstance(v, (dict, list, tuple)) else v
+        m[k] = top if k == "layers" else wrap(v) if isinstance(v, (dict, list, tuple)) else v
     return m
 
 
@@ -41,12 +35,8 @@ def wrap(v: Any) -> Any:
     shared so often that copying them out would add more than
     MAX_ALIAS_NODES containers (the dict form of an alias bomb) is refused
     with a diagnostic."""
-    _bound(v)
-    return _copy(v)
-
-
-def _bound(v: Any) -> None:
     _Bound(limit("MAX_DEPTH", MAX_DEPTH), limit("MAX_ALIAS_NODES", MAX_ALIAS_NODES)).size(v, 0)
+    return _copy(v)
 
 
 def _copy(v: Any) -> Any:

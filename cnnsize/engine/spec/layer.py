@@ -424,6 +424,8 @@ def _fast_params(
             if spec is None:
                 continue  # name, type, inputs, ... (unknown keys send the entry to define())
             if isinstance(val, (str, list)):
+                if type(val) is list and not _copyable(val):
+                    return None
                 val = st.value(val, scope)
             params[key] = spec.default if val is None and not spec.required else spec.check(val, key)
     except (ExprError, RuleError, TypeError, ValueError, ArithmeticError):
@@ -432,6 +434,20 @@ def _fast_params(
         if key not in entry:
             return None
     return params
+
+
+def _copyable(v: list[Any]) -> bool:
+    """A caller's list the fast path may copy as it reads it: of scalars, or
+    of distinct lists of scalars (what keys take). Anything deeper, shared
+    or containing itself goes to the general path, which bounds the copy
+    (a list from YAML was bounded by the loader)."""
+    seen: set[int] = set()
+    for x in v:
+        if isinstance(x, list):
+            if id(x) in seen or any(isinstance(y, (list, tuple, dict)) for y in x):
+                return False
+            seen.add(id(x))
+    return True
 
 
 def _base(defaults: Mapping[str, Any], kind: str) -> tuple[dict[str, Any], list[str]] | None:

@@ -37,7 +37,10 @@ class BuildState:
         self.too_many = False  # the layer limit was hit: expansion stops
         self.max_layers = limit("MAX_LAYERS", MAX_LAYERS)
         self.max_block_depth = limit("MAX_BLOCK_DEPTH", MAX_BLOCK_DEPTH)
-        self.block_sizes: dict[str, int] = {}  # block -> fewest layers one instance expands to
+        # block -> fewest layers one instance expands to. Kept for one read
+        # only, and whatever fastpath says: sized afresh at every use, blocks
+        # nested 32 deep could cost 2**32 visits before the limit refuses them
+        self.block_sizes: dict[str, int] = {}
         self.base_params: dict[str, Any] = {}  # fast path: kind -> (params from defaults, required keys) or None
         # (block, instance, instance location) of the instances being expanded
         self.ctx: list[tuple[str, str, Loc | None]] = []
