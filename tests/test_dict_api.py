@@ -17,7 +17,7 @@ import cnnsize
 from cnnsize.engine.analysis import Analysis
 from cnnsize.engine.errors import SpecError
 from cnnsize.engine.spec import expand
-from tests.test_spec_paths import general_paths
+from tests.test_spec_paths import fast_paths, general_paths
 
 ROOT = Path(__file__).resolve().parents[1]
 GOOD = sorted((ROOT / "specs").glob("*.yaml")) + sorted((ROOT / "tests" / "cases").glob("*/spec.yaml"))
@@ -58,7 +58,8 @@ def rows(a: Analysis) -> Any:
 
 
 def both_ways(doc: Any) -> tuple[Any, Any]:
-    fast = outcome(doc)
+    with fast_paths():
+        fast = outcome(doc)
     with general_paths():
         slow = outcome(doc)
     return fast, slow
@@ -149,11 +150,12 @@ def test_plain_layers_take_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> Non
 
     monkeypatch.setattr(expand, "define_plain", spy)
     doc = _load(ROOT / "specs" / "alexnet_torchvision.yaml")
-    cnnsize.analyze_dict(doc)
-    assert len(taken) == len(doc["layers"]) and all(taken)
-    taken.clear()
-    cnnsize.analyze_file(str(ROOT / "specs" / "alexnet_torchvision.yaml"))
-    assert len(taken) == len(doc["layers"]) and all(taken)
+    with fast_paths():
+        cnnsize.analyze_dict(doc)
+        assert len(taken) == len(doc["layers"]) and all(taken)
+        taken.clear()
+        cnnsize.analyze_file(str(ROOT / "specs" / "alexnet_torchvision.yaml"))
+        assert len(taken) == len(doc["layers"]) and all(taken)
 
 
 def test_callers_dicts_are_not_kept_or_changed() -> None:
@@ -228,7 +230,8 @@ def _yaml_outcome(path: Path) -> Any:
 @pytest.mark.parametrize("path", GOOD + BAD, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_yaml_specs_same_both_ways(path: Path) -> None:
     """YAML layers take the one-pass path too (with their locations)."""
-    fast = _yaml_outcome(path)
+    with fast_paths():
+        fast = _yaml_outcome(path)
     with general_paths():
         slow = _yaml_outcome(path)
     assert fast == slow

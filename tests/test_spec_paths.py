@@ -32,13 +32,23 @@ BAD = sorted((ROOT / "tests" / "bad_specs").glob("*/*.yaml"))
 
 
 @contextmanager
-def general_paths() -> Iterator[None]:
-    """Every fast path and memo off for the block (the process-wide switch)."""
-    before = fastpath.set_enabled(False)
+def _switched(on: bool) -> Iterator[None]:
+    before = fastpath.set_enabled(on)
     try:
         yield
     finally:
         fastpath.set_enabled(before)
+
+
+def general_paths() -> Any:
+    """Every fast path and memo off for the block (the process-wide switch)."""
+    return _switched(False)
+
+
+def fast_paths() -> Any:
+    """Fast paths and memos on for the block, even under CNNSIZE_FAST_PATHS=0
+    (else the comparisons here would compare the general path with itself)."""
+    return _switched(True)
 
 
 def dump(doc: Any, filename: str = "<spec>", diagnostics: Any = None) -> Any:
@@ -111,7 +121,8 @@ def _dict(path: Path) -> Any:
 def both_ways(make: Any) -> tuple[Any, Any]:
     """(fast, general): ``make()`` builds a fresh document for each, so
     neither run can see the other's copies or memos."""
-    fast = dump(*make())
+    with fast_paths():
+        fast = dump(*make())
     with general_paths():
         general = dump(*make())
     return fast, general
@@ -254,7 +265,8 @@ def test_the_fast_path_is_taken_and_only_while_enabled(monkeypatch: pytest.Monke
 
     monkeypatch.setattr(expand_mod, "define_plain", spy)
     doc = _spec(dict(CONV), {"type": "fc", "units": 2}, {**CONV, "repeat": 2})
-    dump(doc)
+    with fast_paths():
+        dump(doc)
     assert taken == [True, True, False]  # a repeat is the general path's
     taken.clear()
     with general_paths():
@@ -265,8 +277,9 @@ def test_the_fast_path_is_taken_and_only_while_enabled(monkeypatch: pytest.Monke
 def test_memos_obey_the_switch() -> None:
     """With the switch off, template expressions are parsed on every use
     (no lru_cache consulted or filled); turning it off empties them."""
-    expr.render("${a + 1}", {"a": 1})
-    assert expr._parse_cached.cache_info().currsize > 0
+    with fast_paths():
+        expr.render("${a + 1}", {"a": 1})
+        assert expr._parse_cached.cache_info().currsize > 0
     with general_paths():
         assert expr._parse_cached.cache_info().currsize == 0
         assert expr._lone_cached.cache_info().currsize == 0
