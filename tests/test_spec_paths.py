@@ -286,3 +286,18 @@ def test_memos_obey_the_switch() -> None:
         assert expr.render("${a + 2}", {"a": 1}) == 3
         assert expr._parse_cached.cache_info().currsize == 0
         assert expr._lone_cached.cache_info().currsize == 0
+
+
+def test_the_reader_does_not_import_the_analysis() -> None:
+    """No back edge: reading a spec imports neither the analysis nor the
+    entry points above both (cnnsize.engine.load)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, cnnsize.engine.spec\n"
+        "bad = [m for m in sys.modules if m in ('cnnsize.engine.analysis', 'cnnsize.engine.load')]\n"
+        "print(','.join(bad))\n"
+    )
+    p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert p.stdout.strip() == ""
