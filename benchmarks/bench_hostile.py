@@ -65,7 +65,7 @@ def main() -> None:
     repeat = 3 if args.quick else 20
     from cnnsize import analyze_dict
     from cnnsize.engine.expr import evaluate
-    from cnnsize.engine.spec import loads_spec
+    from cnnsize.engine.load import loads_spec
     from cnnsize.engine.yamlload import load
 
     cases = {

@@ -44,7 +44,11 @@ import yaml  # noqa: E402
 import cnnsize  # noqa: E402
 from cnnsize.engine import geometry  # noqa: E402
 from cnnsize.engine.analysis import analyze  # noqa: E402
-from cnnsize.engine.spec import parse  # noqa: E402
+
+try:
+    from cnnsize.engine.load import parse
+except ImportError:  # an older checkout, measured by bench_instructions.py
+    from cnnsize.engine.spec import parse
 from cnnsize.engine.yamlload import load, read_text  # noqa: E402
 
 CLOCK = time.process_time

@@ -48,7 +48,7 @@ def child(kind: str, n: int, repeat: int, clock: str = "cpu") -> None:
 
     sys.path.insert(0, ROOT)
     from cnnsize.engine.analysis import analyze
-    from cnnsize.engine.spec import parse
+    from cnnsize.engine.load import parse
 
     doc = chain(n) if kind == "chain" else dag(n)
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
 def analyze_file(path: str, **kwargs: Any) -> Analysis:
     """Load, validate and analyse a spec file (raises cnnsize.engine.errors.SpecError)."""
     from cnnsize.engine.analysis import analyze
-    from cnnsize.engine.spec import load_spec
+    from cnnsize.engine.load import load_spec
 
     overrides = kwargs.pop("overrides", None)
     return analyze(load_spec(path, overrides), **kwargs)
@@ -26,7 +26,7 @@ def analyze_file(path: str, **kwargs: Any) -> Analysis:
 def analyze_dict(doc: dict[str, Any], **kwargs: Any) -> Analysis:
     """Analyse a spec given as a Python dict (no YAML), e.g. from a search loop."""
     from cnnsize.engine.analysis import analyze
-    from cnnsize.engine.spec import parse
+    from cnnsize.engine.load import parse
 
     overrides = kwargs.pop("overrides", None)
     return analyze(parse(doc, kwargs.pop("filename", "<dict>"), overrides), **kwargs)
@@ -49,7 +49,7 @@ def analyze_many(
     from cnnsize.engine._gc import paused
     from cnnsize.engine.analysis import analyze
     from cnnsize.engine.errors import SpecError
-    from cnnsize.engine.spec import parse
+    from cnnsize.engine.load import parse
 
     if errors not in ("raise", "return"):
         raise ValueError(f"errors must be 'raise' or 'return', got {errors!r}")

@@ -22,28 +22,16 @@ MAX_ENGINE_FUNCTION_LINES = 80
 
 # Modules allowed over MAX_MODULE_LINES, each with its reason (mirrored in docs/architecture.md).
 MODULE_SIZE_EXCEPTIONS: dict[str, str] = {
-    "cnnsize.engine.spec": "being split (issue 11)",
     "cnnsize.torch.importer": "being split (issue 11)",
     "cnnsize.torch.profile": "being split (issue 11)",
 }
 
 # Engine functions allowed over MAX_ENGINE_FUNCTION_LINES ("module:qualified name"), each with its reason.
-FUNCTION_SIZE_EXCEPTIONS: dict[str, str] = {
-    "cnnsize.engine.analysis:analyze": "being split (issue 11)",
-    "cnnsize.engine.spec:_Builder.build": "being split (issue 11)",
-    "cnnsize.engine.spec:_Builder.instance": "being split (issue 11)",
-    "cnnsize.engine.spec:_Builder.layer": "being split (issue 11)",
-    "cnnsize.engine.spec:_Builder.plain_layer": "being split (issue 11)",
-    "cnnsize.engine.expr:_eval": "being split (issue 11)",
-    "cnnsize.engine.yamlload:_Converter.convert": "being split (issue 11)",
-}
+FUNCTION_SIZE_EXCEPTIONS: dict[str, str] = {}
 
 # Back edges that close an import cycle today, each with its reason; left out of the
 # cycle check until they are gone. (The lead empties this after merging issue 11.)
-_SPEC_TO_ANALYSIS = "parse() runs the analysis on bad input: being removed (issue 11)"
-KNOWN_BACK_EDGES: dict[tuple[str, str], str] = {
-    ("cnnsize.engine.spec", "cnnsize.engine.analysis"): _SPEC_TO_ANALYSIS,
-}
+KNOWN_BACK_EDGES: dict[tuple[str, str], str] = {}
 
 # (importer package, imported package): arrows that must not exist.
 FORBIDDEN = [

@@ -11,7 +11,7 @@ import pytest
 from specs_inline import LENET1989, VGG16, VGG16_MACS, VGG16_PARAMS
 
 from cnnsize.engine.analysis import analyze
-from cnnsize.engine.spec import loads_spec
+from cnnsize.engine.load import loads_spec
 from cnnsize.views.compare import METRICS, to_dict
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

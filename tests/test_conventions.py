@@ -19,7 +19,7 @@ import pytest
 
 from cnnsize.engine.analysis import Analysis, analyze
 from cnnsize.engine.conventions import CONVENTIONS
-from cnnsize.engine.spec import load_spec, loads_spec
+from cnnsize.engine.load import load_spec, loads_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = [ROOT / "tests" / "fixtures" / "peers", ROOT / "tests" / "fixtures" / "peers_extra"]

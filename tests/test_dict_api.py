@@ -1,7 +1,7 @@
 """The Python API (cnnsize.analyze_dict): a spec given as plain dicts gives
 exactly what the same spec gives from YAML, whichever path its layers take.
 
-Plain layer dicts are defined without being wrapped (spec._Builder.plain_layer,
+Plain layer dicts are defined without being wrapped (spec.layer.define_plain,
 the batch fast path); anything unusual goes through the general path. These
 tests run every spec and every bad spec both ways and compare."""
 
@@ -16,7 +16,8 @@ import yaml
 import cnnsize
 from cnnsize.engine.analysis import Analysis
 from cnnsize.engine.errors import SpecError
-from cnnsize.engine.spec import _Builder
+from cnnsize.engine.spec import expand
+from tests.test_spec_paths import fast_paths, general_paths
 
 ROOT = Path(__file__).resolve().parents[1]
 GOOD = sorted((ROOT / "specs").glob("*.yaml")) + sorted((ROOT / "tests" / "cases").glob("*/spec.yaml"))
@@ -36,7 +37,7 @@ def rows(a: Analysis) -> Any:
     cols = (
         "name",
         "kind",
-        "type",
+        "written_type",
         "inputs",
         "output_shape",
         "units",
@@ -56,10 +57,10 @@ def rows(a: Analysis) -> Any:
     return [tuple(getattr(r, c) for c in cols) for r in a.layers], a.totals, a.outputs
 
 
-def both_ways(doc: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
-    fast = outcome(doc)
-    with monkeypatch.context() as m:
-        m.setattr(_Builder, "plain_layer", lambda *a, **k: None)
+def both_ways(doc: Any) -> tuple[Any, Any]:
+    with fast_paths():
+        fast = outcome(doc)
+    with general_paths():
         slow = outcome(doc)
     return fast, slow
 
@@ -73,20 +74,20 @@ def _load(path: Path) -> Any:
 
 
 @pytest.mark.parametrize("path", GOOD, ids=lambda p: p.parent.name if p.name == "spec.yaml" else p.stem)
-def test_good_specs_same_both_ways_and_as_yaml(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_good_specs_same_both_ways_and_as_yaml(path: Path) -> None:
     doc = _load(path)
-    fast, slow = both_ways(doc, monkeypatch)
+    fast, slow = both_ways(doc)
     assert fast == slow
     assert fast == rows(cnnsize.analyze_file(str(path)))
 
 
-def test_bad_specs_same_diagnostics_both_ways(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_specs_same_diagnostics_both_ways() -> None:
     compared = 0
     for path in BAD:
         doc = _load(path)
         if doc is None:
             continue
-        fast, slow = both_ways(doc, monkeypatch)
+        fast, slow = both_ways(doc)
         assert fast == slow, path.name
         compared += 1
     assert compared > 150
@@ -132,28 +133,29 @@ EDGE_CASES = {
 
 
 @pytest.mark.parametrize("name", list(EDGE_CASES))
-def test_edge_cases_same_both_ways(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    fast, slow = both_ways(EDGE_CASES[name], monkeypatch)
+def test_edge_cases_same_both_ways(name: str) -> None:
+    fast, slow = both_ways(EDGE_CASES[name])
     assert fast == slow
 
 
 def test_plain_layers_take_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
     # otherwise the comparisons above would compare the general path with itself
     taken = []
-    real = _Builder.plain_layer
+    real = expand.define_plain
 
-    def spy(self: _Builder, *a: Any) -> Any:
-        out = real(self, *a)
+    def spy(*a: Any, **k: Any) -> Any:
+        out = real(*a, **k)
         taken.append(out is not None)
         return out
 
-    monkeypatch.setattr(_Builder, "plain_layer", spy)
+    monkeypatch.setattr(expand, "define_plain", spy)
     doc = _load(ROOT / "specs" / "alexnet_torchvision.yaml")
-    cnnsize.analyze_dict(doc)
-    assert len(taken) == len(doc["layers"]) and all(taken)
-    taken.clear()
-    cnnsize.analyze_file(str(ROOT / "specs" / "alexnet_torchvision.yaml"))
-    assert len(taken) == len(doc["layers"]) and all(taken)
+    with fast_paths():
+        cnnsize.analyze_dict(doc)
+        assert len(taken) == len(doc["layers"]) and all(taken)
+        taken.clear()
+        cnnsize.analyze_file(str(ROOT / "specs" / "alexnet_torchvision.yaml"))
+        assert len(taken) == len(doc["layers"]) and all(taken)
 
 
 def test_callers_dicts_are_not_kept_or_changed() -> None:
@@ -226,10 +228,10 @@ def _yaml_outcome(path: Path) -> Any:
 
 
 @pytest.mark.parametrize("path", GOOD + BAD, ids=lambda p: f"{p.parent.name}/{p.stem}")
-def test_yaml_specs_same_both_ways(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_yaml_specs_same_both_ways(path: Path) -> None:
     """YAML layers take the one-pass path too (with their locations)."""
-    fast = _yaml_outcome(path)
-    with monkeypatch.context() as m:
-        m.setattr(_Builder, "plain_layer", lambda *a, **k: None)
+    with fast_paths():
+        fast = _yaml_outcome(path)
+    with general_paths():
         slow = _yaml_outcome(path)
     assert fast == slow

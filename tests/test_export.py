@@ -16,7 +16,7 @@ import pytest
 from specs_inline import LENET1989, VGG16, VGG16_PARAMS
 
 from cnnsize.engine.analysis import analyze
-from cnnsize.engine.spec import loads_spec
+from cnnsize.engine.load import loads_spec
 from cnnsize.render.csv import TOTAL_FIELDS
 from cnnsize.render.util import LAYER_COLUMNS
 
@@ -60,7 +60,7 @@ def report(path, fmt, *extra):
     import importlib
 
     from cnnsize.commands.report import FORMATS
-    from cnnsize.engine.spec import load_spec
+    from cnnsize.engine.load import load_spec
 
     if path not in _CACHE:
         _CACHE[path] = analyze(load_spec(path))
@@ -338,7 +338,7 @@ def test_html_renders_in_headless_chromium(specs, tmp_path):
 def test_latex_compiles(specs, tmp_path):
     # every character LaTeX treats specially, in the model name (the caption)
     hard = BRANCHY.replace("name: Tiny_Res & <Co>", "name: 'Tiny_Res & <Co> 50% #1 $x$ ~a^b {c} \\end'")
-    from cnnsize.engine.spec import load_spec
+    from cnnsize.engine.load import load_spec
 
     (tmp_path / "hard.yaml").write_text(hard)
     assert load_spec(str(tmp_path / "hard.yaml")).name == "Tiny_Res & <Co> 50% #1 $x$ ~a^b {c} \\end"

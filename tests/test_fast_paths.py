@@ -90,7 +90,7 @@ def zoo_outputs(path: str) -> list[str]:
     differs only in the renderer, and rendering a table costs twenty times
     an analysis, so it is left out."""
     from cnnsize.engine.analysis import analyze
-    from cnnsize.engine.spec import load_spec
+    from cnnsize.engine.load import load_spec
     from cnnsize.render.json import render
 
     out = [cli(["report", path]), cli(["report", path, "--format", "json"])]

@@ -22,7 +22,7 @@ from cnnsize.engine.geometry import (
     rf_transposed,
     transposed_taps,
 )
-from cnnsize.engine.spec import parse
+from cnnsize.engine.load import parse
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -108,7 +108,7 @@ def test_sizes_at_the_limit_finish(tmp_path):
     code = (
         "import json, sys\n"
         "from cnnsize.engine.analysis import analyze\n"
-        "from cnnsize.engine.spec import parse\n"
+        "from cnnsize.engine.load import parse\n"
         "out = []\n"
         "for layer in json.loads(sys.argv[1]):\n"
         "    a = analyze(parse({'cnnsize': 1, 'name': 't', 'input': [1, 10**9], 'layers': [layer]}))\n"

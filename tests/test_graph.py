@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from cnnsize.engine.analysis import analyze, build_graph
-from cnnsize.engine.spec import loads_spec
+from cnnsize.engine.load import loads_spec
 from cnnsize.render import graph as render_graph
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

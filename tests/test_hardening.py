@@ -9,7 +9,8 @@ import pytest
 from cnnsize.engine.analysis import analyze
 from cnnsize.engine.errors import SpecError
 from cnnsize.engine.expr import ExprError, evaluate
-from cnnsize.engine.spec import MAX_LAYERS, loads_spec
+from cnnsize.engine.load import loads_spec
+from cnnsize.engine.spec import MAX_LAYERS
 from cnnsize.engine.yamlload import MAX_ALIAS_NODES, load
 
 HEAD = "cnnsize: 1\nname: t\ninput: [3, 32, 32]\n"
@@ -238,7 +239,7 @@ def test_int_bits_limit_read_from_environment_per_parse(monkeypatch: pytest.Monk
     follow the environment: a raised limit admits 2**300, a lowered one
     refuses 2**20, and nothing stays frozen after the parse."""
     from cnnsize.engine import expr
-    from cnnsize.engine.spec import loads_spec
+    from cnnsize.engine.load import loads_spec
 
     text = (
         "cnnsize: 1\nname: t\ninput: [3, 8, 8]\nlayers:\n"

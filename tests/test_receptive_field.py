@@ -55,7 +55,7 @@ from hypothesis import strategies as st  # noqa: E402
 
 from cnnsize.engine.analysis import analyze  # noqa: E402
 from cnnsize.engine.errors import SpecError  # noqa: E402
-from cnnsize.engine.spec import parse  # noqa: E402
+from cnnsize.engine.load import parse  # noqa: E402
 
 CONV = {1: F.conv1d, 2: F.conv2d}
 CONVT = {1: F.conv_transpose1d, 2: F.conv_transpose2d}

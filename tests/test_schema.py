@@ -18,7 +18,8 @@ from cnnsize.engine import schema as schema_mod  # noqa: E402
 from cnnsize.engine.errors import SpecError  # noqa: E402
 from cnnsize.engine.kinds import COMMON_KEYS, KINDS, RULES  # noqa: E402
 from cnnsize.engine.kinds.activation import ACTIVATIONS  # noqa: E402
-from cnnsize.engine.spec import BUDGET_KEYS, TOP_KEYS, loads_spec  # noqa: E402
+from cnnsize.engine.load import loads_spec  # noqa: E402
+from cnnsize.engine.spec import BUDGET_KEYS, TOP_KEYS  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SPEC_FILES = sorted(glob.glob(os.path.join(ROOT, "specs", "*.yaml")))

@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 from cnnsize.engine.analysis import analyze
-from cnnsize.engine.spec import loads_spec
+from cnnsize.engine.load import loads_spec
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

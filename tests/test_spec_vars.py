@@ -4,7 +4,7 @@ import pytest
 
 from cnnsize.engine.analysis import analyze
 from cnnsize.engine.errors import SpecError
-from cnnsize.engine.spec import parse
+from cnnsize.engine.load import parse
 
 BASE = {
     "cnnsize": 1,

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from cnnsize.engine.analysis import analyze
-from cnnsize.engine.spec import loads_spec
+from cnnsize.engine.load import loads_spec
 from cnnsize.render.sweep import bar
 from cnnsize.views.sweep import METRICS, SweepSyntaxError, expand_batches, expand_inputs, run
 

@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 
 from cnnsize import analyze_file  # noqa: E402
 from cnnsize.engine.analysis import analyze  # noqa: E402
-from cnnsize.engine.spec import loads_spec  # noqa: E402
+from cnnsize.engine.load import loads_spec  # noqa: E402
 from cnnsize.torch import materialize  # noqa: E402
 from cnnsize.torch.importer import ImportFailure, import_module  # noqa: E402
 from tests import refmodels  # noqa: E402

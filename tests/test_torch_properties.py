@@ -1,7 +1,7 @@
 """Property tests: one-layer specs against the same layer built directly in torch.
 
 For random configurations of each layer kind in 1-D, 2-D and 3-D, the
-one-layer cnnsize spec (cnnsize.engine.spec.parse of a dict, then analyze) must give
+one-layer cnnsize spec (cnnsize.engine.load.parse of a dict, then analyze) must give
 exactly what torch gives for the equivalent module, built here without any
 help from cnnsize:
 
@@ -39,7 +39,7 @@ from hypothesis import strategies as st  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from cnnsize.engine.analysis import analyze  # noqa: E402
-from cnnsize.engine.spec import parse  # noqa: E402
+from cnnsize.engine.load import parse  # noqa: E402
 
 EXAMPLES = int(os.environ.get("CNNSIZE_PROPERTY_EXAMPLES", "200"))
 SLOW_EXAMPLES = 2000

@@ -10,7 +10,8 @@ import pytest
 
 from cnnsize.engine.analysis import LayerReport, _rf_json, analyze, consumers
 from cnnsize.engine.conventions import CONVENTIONS
-from cnnsize.engine.spec import Spec, load_spec
+from cnnsize.engine.load import load_spec
+from cnnsize.engine.spec import Spec
 
 ROOT = Path(__file__).resolve().parents[1]
 PATHS = sorted((ROOT / "specs").glob("*.yaml")) + sorted((ROOT / "tests" / "cases").glob("*/spec.yaml"))
@@ -152,4 +153,10 @@ def test_rows_link_their_definitions(path: Path) -> None:
     for r in analyze(spec).layers:
         ld = defs[r.name]
         assert r.definition is ld
-        assert (r.kind, r.type, r.inputs, r.loc, r.block) == (ld.kind, ld.type, ld.inputs, ld.loc, ld.block)
+        assert (r.kind, r.written_type, r.inputs, r.loc, r.block) == (
+            ld.kind,
+            ld.written_type,
+            ld.inputs,
+            ld.loc,
+            ld.block,
+        )

@@ -279,7 +279,7 @@ def load(path: str, opts: Options) -> Any:
     of the spec, the engine's at its own input included) when it is invalid."""
     from cnnsize.engine.analysis import analyze
     from cnnsize.engine.errors import SpecError
-    from cnnsize.engine.spec import load_spec
+    from cnnsize.engine.load import load_spec
 
     try:
         spec = load_spec(path, opts.overrides, keep_going=True)
@@ -313,7 +313,7 @@ def analyse(path: str, opts: Options) -> Any:
     """The Analysis of the spec at ``path`` under ``opts``; raises SpecError
     with every diagnostic (the spec's own, a rank mismatch of --input, the
     engine's) and for a spec too deep or too large to analyse."""
-    from cnnsize.engine.spec import load_spec
+    from cnnsize.engine.load import load_spec
 
     shape = opts.input_shape
     try:

@@ -12,11 +12,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from fractions import Fraction
 
+    from cnnsize.engine.conventions import Convention
+
 from cnnsize.engine import conventions, fastpath
 from cnnsize.engine._gc import paused
 from cnnsize.engine.errors import Diagnostic, RuleError, SpecError, in_source_order
 from cnnsize.engine.geometry import RF, input_rf
-from cnnsize.engine.kinds import RULES, Tensor
+from cnnsize.engine.kinds import RULES, Result, Tensor
 from cnnsize.engine.spec import LayerDef, Spec
 from cnnsize.engine.units import DTYPE_BYTES
 
@@ -84,9 +86,9 @@ class LayerReport:
         return self.definition.kind
 
     @property
-    def type(self) -> str:
+    def written_type(self) -> str:
         """The kind as the spec wrote it (an alias, say)."""
-        return self.definition.type
+        return self.definition.written_type
 
     @property
     def inputs(self) -> list[str]:
@@ -287,6 +289,77 @@ def _check_dangling(spec: Spec, used: dict[str, int]) -> list[Diagnostic]:
 
 
 @paused
+def _check_options(dtype: str, optimizer: str, batch: int) -> None:
+    if dtype not in DTYPE_BYTES:
+        raise ValueError(f"unknown dtype {dtype!r}; known: {', '.join(DTYPE_BYTES)}")
+    if optimizer not in OPTIMIZER_STATE:
+        raise ValueError(f"unknown optimizer {optimizer!r}; known: {', '.join(OPTIMIZER_STATE)}")
+    if batch < 1:
+        raise ValueError("batch must be at least 1")
+
+
+def _apply(ld: LayerDef, ins: list[Tensor]) -> Result | Diagnostic:
+    """One layer's rule on its inputs, or the located diagnostic of its failure."""
+    rule = RULES[ld.kind]
+    try:
+        if rule.inputs == "one" and len(ins) != 1:
+            raise RuleError(
+                "too-many-inputs",
+                f"{ld.kind} takes one input, got {len(ins)}",
+                "merge them first with add or concat",
+                "inputs",
+            )
+        res: Result = rule.apply(ld.params, ins)
+    except RuleError as exc:
+        loc = ld.key_locs.get(exc.key, ld.loc) if exc.key else ld.loc
+        return _at(Diagnostic(exc.code, exc.message, exc.hint, loc, ld.name, ld.kind), ld)
+    except (ArithmeticError, ValueError, TypeError, KeyError, IndexError, MemoryError) as exc:
+        # a rule bug must still be reported with the layer's location
+        what = f"cnnsize could not compute this layer ({type(exc).__name__}: {exc})"
+        return _at(Diagnostic("internal-error", what, "please report this spec as a bug", ld.loc, ld.name, ld.kind), ld)
+    if res.shape and min(res.shape) < 1:
+        what = f"output shape {list(res.shape)} has an empty axis"
+        hint = "use a larger input or less downsampling"
+        return _at(Diagnostic("output-empty", what, hint, ld.loc, ld.name, ld.kind), ld)
+    return res
+
+
+def _row(
+    ld: LayerDef, res: Result, ins: list[Tensor], preset: Convention, native: bool, batch: int, nbytes: int
+) -> LayerReport:
+    """A layer's report row: the rule's result counted under the preset."""
+    params = res.weights + res.biases
+    if native:
+        macs, flops = res.macs, res.flops
+    else:
+        terms = conventions.layer_terms(res, [t.shape for t in ins])
+        functional = bool(ld.params.get("functional", False))
+        macs = preset.layer_macs(ld.kind, terms, functional)
+        flops = preset.layer_flops(ld.kind, terms, functional)
+    units = prod(res.shape)
+    tensor_bytes = units * batch * nbytes
+    # positional, in LayerReport.__init__'s order: a call with 16 keywords
+    # costs three times as much, a tenth of analysing a ResNet
+    return LayerReport(
+        ld,
+        res.shape,
+        units,
+        res.weights,
+        res.biases,
+        res.buffers + preset.tracked(res.counts),
+        res.connections,
+        macs,
+        flops,
+        res.ops,
+        res.macs,
+        preset.activation_bytes(tensor_bytes, params),
+        preset.param_bytes(params, res.buffers, nbytes),
+        res.rf,
+        tensor_bytes,
+        res.counts,
+    )  # fmt: skip
+
+
 def analyze(
     spec: Spec,
     *,
@@ -302,12 +375,7 @@ def analyze(
     preset = conventions.get(convention)
     fast = fastpath.enabled()
     native = fast and conventions.is_native(preset)
-    if dtype not in DTYPE_BYTES:
-        raise ValueError(f"unknown dtype {dtype!r}; known: {', '.join(DTYPE_BYTES)}")
-    if optimizer not in OPTIMIZER_STATE:
-        raise ValueError(f"unknown optimizer {optimizer!r}; known: {', '.join(OPTIMIZER_STATE)}")
-    if batch < 1:
-        raise ValueError("batch must be at least 1")
+    _check_options(dtype, optimizer, batch)
     nbytes = DTYPE_BYTES[dtype]
     shape = tuple(input_shape) if input_shape else spec.input
     diags = list(spec.diagnostics)
@@ -337,87 +405,13 @@ def analyze(
             tensors[ld.name] = None  # an upstream layer failed; it was reported there
             skipped.append(ld.name)
             continue
-        rule = RULES[ld.kind]
-        try:
-            if rule.inputs == "one" and len(ins) != 1:
-                raise RuleError(
-                    "too-many-inputs",
-                    f"{ld.kind} takes one input, got {len(ins)}",
-                    "merge them first with add or concat",
-                    "inputs",
-                )
-            res = rule.apply(ld.params, ins)  # type: ignore[arg-type]
-        except RuleError as exc:
-            loc = ld.key_locs.get(exc.key, ld.loc) if exc.key else ld.loc
-            diags.append(_at(Diagnostic(exc.code, exc.message, exc.hint, loc, ld.name, ld.kind), ld))
-            tensors[ld.name] = None
-            continue
-        except (ArithmeticError, ValueError, TypeError, KeyError, IndexError, MemoryError) as exc:
-            # a rule bug must still be reported with the layer's location
-            diags.append(
-                _at(
-                    Diagnostic(
-                        "internal-error",
-                        f"cnnsize could not compute this layer ({type(exc).__name__}: {exc})",
-                        "please report this spec as a bug",
-                        ld.loc,
-                        ld.name,
-                        ld.kind,
-                    ),
-                    ld,
-                )
-            )
-            tensors[ld.name] = None
-            continue
-        units = prod(res.shape)
-        if res.shape and min(res.shape) < 1:
-            diags.append(
-                _at(
-                    Diagnostic(
-                        "output-empty",
-                        f"output shape {list(res.shape)} has an empty axis",
-                        "use a larger input or less downsampling",
-                        ld.loc,
-                        ld.name,
-                        ld.kind,
-                    ),
-                    ld,
-                )
-            )
+        res = _apply(ld, ins)  # type: ignore[arg-type]
+        if isinstance(res, Diagnostic):
+            diags.append(res)
             tensors[ld.name] = None
             continue
         tensors[ld.name] = Tensor(res.shape, res.rf)
-        params = res.weights + res.biases
-        if native:
-            macs, flops = res.macs, res.flops
-        else:
-            terms = conventions.layer_terms(res, [t.shape for t in ins])  # type: ignore[union-attr]
-            functional = bool(ld.params.get("functional", False))
-            macs = preset.layer_macs(ld.kind, terms, functional)
-            flops = preset.layer_flops(ld.kind, terms, functional)
-        tensor_bytes = units * batch * nbytes
-        # positional, in LayerReport.__init__'s order: a call with 16 keywords
-        # costs three times as much, a tenth of analysing a ResNet
-        reports.append(
-            LayerReport(
-                ld,
-                res.shape,
-                units,
-                res.weights,
-                res.biases,
-                res.buffers + preset.tracked(res.counts),
-                res.connections,
-                macs,
-                flops,
-                res.ops,
-                res.macs,
-                preset.activation_bytes(tensor_bytes, params),
-                preset.param_bytes(params, res.buffers, nbytes),
-                res.rf,
-                tensor_bytes,
-                res.counts,
-            )  # fmt: skip
-        )
+        reports.append(_row(ld, res, ins, preset, native, batch, nbytes))  # type: ignore[arg-type]
     if diags:
         raise SpecError(in_source_order(diags), skipped)
     input_bytes = preset.input_bytes(prod(shape) * batch * nbytes)

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
+from cnnsize.engine import fastpath
 from cnnsize.engine.errors import limit, limit_hint
 
 MAX_EXPR_CHARS = 1000  # characters in one expression, and in a string result
@@ -164,15 +165,19 @@ def _tname(v: Any) -> str:
     return {int: "int", float: "float", str: "string", list: "list"}.get(type(v), type(v).__name__)
 
 
-@lru_cache(maxsize=4096)
 def _parse(source: str) -> ast.expr:
-    # Blocks repeat the same few expressions many times: parse each once.
     try:
         return ast.parse(source, mode="eval").body
     except SyntaxError as exc:
         raise ExprError(f"cannot parse expression '{source}': {exc.msg}", "check the brackets and operators") from None
     except (RecursionError, MemoryError, ValueError, OverflowError):
         raise ExprError(f"cannot parse expression '{source[:60]}'", "simplify it") from None
+
+
+# Blocks repeat the same few expressions many times: while fast paths are on,
+# each is parsed once (fastpath: off, every use parses; an error is never kept).
+_parse_cached = lru_cache(maxsize=4096)(_parse)
+fastpath.register_memo(_parse_cached.cache_clear)
 
 
 def evaluate(source: str, scope: Mapping[str, Any]) -> Any:
@@ -182,138 +187,178 @@ def evaluate(source: str, scope: Mapping[str, Any]) -> Any:
             limit_hint("MAX_EXPR_CHARS", MAX_EXPR_CHARS, "shorten it, or move parts into vars"),
         )
     try:
-        return _check_num(_eval(_parse(source.strip()), scope))
+        tree = _parse_cached(source.strip()) if fastpath.enabled() else _parse(source.strip())
+        return _check_num(_eval(tree, scope))
     except RecursionError:
         raise ExprError("expression is nested too deeply", "simplify it") from None
 
 
 def _eval(node: ast.AST, scope: Mapping[str, Any]) -> Any:
-    if isinstance(node, ast.Constant):
-        if isinstance(node.value, (int, float, str, bool)) or node.value is None:
-            return _check_num(node.value)
-        raise ExprError(f"literal {node.value!r} is not allowed", "use numbers, strings, true/false")
-    if isinstance(node, ast.Name):
-        if node.id in ("true", "True"):
-            return True
-        if node.id in ("false", "False"):
-            return False
-        if node.id in scope:
-            return scope[node.id]
-        from cnnsize.engine.errors import did_you_mean
+    ev = _EVAL.get(type(node))
+    if ev is None:
+        raise _refused(node)
+    return ev(node, scope)
 
-        known = [k for k in scope if not k.startswith("_")]
-        raise ExprError(
-            f"unknown name '{node.id}' in expression",
-            did_you_mean(node.id, known) or f"known names: {', '.join(sorted(known)) or 'none'}",
-        )
-    if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
-        a = _eval(node.left, scope)
-        b = _eval(node.right, scope)
-        _check_operands(node.op, a, b)
-        if isinstance(node.op, ast.Pow) and abs(b) > MAX_EXPONENT:
-            raise ExprError(
-                f"exponent {b} is larger than {MAX_EXPONENT} (a fixed limit on ** in expressions)",
-                "use a smaller power; powers are for width multipliers, not for sizes",
-            )
-        if (
-            isinstance(node.op, ast.Pow)
-            and isinstance(a, (int, float))
-            and a < 0
-            and isinstance(b, float)
-            and not b.is_integer()
-        ):
-            raise ExprError(f"({a}) ** {b} is not a real number", "")
-        try:
-            return _check_num(_BINOPS[type(node.op)](a, b))
-        except ZeroDivisionError:
-            raise ExprError(f"division by zero in '{ast.unparse(node)}'", "check the divisor") from None
-        except (TypeError, OverflowError, ValueError) as exc:
-            raise ExprError(f"cannot compute '{ast.unparse(node)}': {exc}", "") from None
-    if isinstance(node, ast.UnaryOp):
-        v = _eval(node.operand, scope)
-        if isinstance(node.op, ast.Not):
-            return not v
-        if isinstance(node.op, ast.USub) and _is_num(v):
-            return -v
-        if isinstance(node.op, ast.UAdd) and _is_num(v):
-            return v
-        raise ExprError(f"'{ast.unparse(node)}': unary operator on {_tname(v)} is not allowed", "use it on numbers")
-    if isinstance(node, ast.BoolOp):
-        if isinstance(node.op, ast.And):
-            result: Any = True
-            for value in node.values:
-                result = _eval(value, scope)
-                if not result:
-                    return result
-            return result
-        result = False
-        for value in node.values:
-            result = _eval(value, scope)
-            if result:
-                return result
-        return result
-    if isinstance(node, ast.Compare):
-        left = _eval(node.left, scope)
-        for op, comp in zip(node.ops, node.comparators):
-            if type(op) not in _CMPS:
-                raise ExprError("unsupported comparison", "use == != < <= > >=")
-            right = _eval(comp, scope)
-            ordered = not isinstance(op, (ast.Eq, ast.NotEq))
-            if ordered and not (
-                (_is_num(left) and _is_num(right)) or (isinstance(left, str) and isinstance(right, str))
-            ):
-                raise ExprError(
-                    f"cannot compare {_tname(left)} with {_tname(right)} in '{ast.unparse(node)}'",
-                    "compare numbers with numbers, strings with strings",
-                )
-            if not _CMPS[type(op)](left, right):
-                return False
-            left = right
-        return True
-    if isinstance(node, ast.IfExp):
-        return _eval(node.body, scope) if _eval(node.test, scope) else _eval(node.orelse, scope)
-    if isinstance(node, ast.List) or isinstance(node, ast.Tuple):
-        return [_eval(e, scope) for e in node.elts]
-    if isinstance(node, ast.Call):
-        if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS or node.keywords:
-            name = ast.unparse(node.func) if not isinstance(node.func, ast.Name) else node.func.id
-            raise ExprError(f"calling '{name[:60]}' is not allowed", f"allowed functions: {', '.join(FUNCTIONS)}")
-        args = [_eval(a, scope) for a in node.args]
-        fname = node.func.id
-        for a in args:
-            # min/max also take one list of numbers
-            if not (
-                _is_num(a)
-                or (fname in ("min", "max") and len(args) == 1 and isinstance(a, list) and all(_is_num(x) for x in a))
-            ):
-                raise ExprError(f"{fname}() takes numbers, got {_tname(a)}", "")
-        try:
-            return _check_num(FUNCTIONS[fname](*args))
-        except ZeroDivisionError:
-            raise ExprError(f"division by zero in {fname}()", "check the divisor") from None
-        except (TypeError, ValueError, OverflowError) as exc:
-            raise ExprError(f"{fname}(): {exc}", "") from None
-    raise ExprError(
+
+def _refused(node: ast.AST) -> ExprError:
+    return ExprError(
         f"'{ast.unparse(node)}' is not allowed in an expression",
         "use arithmetic, comparisons and the allowed functions",
     )
+
+
+def _constant(node: ast.Constant, scope: Mapping[str, Any]) -> Any:
+    if isinstance(node.value, (int, float, str, bool)) or node.value is None:
+        return _check_num(node.value)
+    raise ExprError(f"literal {node.value!r} is not allowed", "use numbers, strings, true/false")
+
+
+def _name(node: ast.Name, scope: Mapping[str, Any]) -> Any:
+    if node.id in ("true", "True"):
+        return True
+    if node.id in ("false", "False"):
+        return False
+    if node.id in scope:
+        return scope[node.id]
+    from cnnsize.engine.errors import did_you_mean
+
+    known = [k for k in scope if not k.startswith("_")]
+    raise ExprError(
+        f"unknown name '{node.id}' in expression",
+        did_you_mean(node.id, known) or f"known names: {', '.join(sorted(known)) or 'none'}",
+    )
+
+
+def _binop(node: ast.BinOp, scope: Mapping[str, Any]) -> Any:
+    if type(node.op) not in _BINOPS:
+        raise _refused(node)
+    a = _eval(node.left, scope)
+    b = _eval(node.right, scope)
+    _check_operands(node.op, a, b)
+    if isinstance(node.op, ast.Pow) and abs(b) > MAX_EXPONENT:
+        raise ExprError(
+            f"exponent {b} is larger than {MAX_EXPONENT} (a fixed limit on ** in expressions)",
+            "use a smaller power; powers are for width multipliers, not for sizes",
+        )
+    if (
+        isinstance(node.op, ast.Pow)
+        and isinstance(a, (int, float))
+        and a < 0
+        and isinstance(b, float)
+        and not b.is_integer()
+    ):
+        raise ExprError(f"({a}) ** {b} is not a real number", "")
+    try:
+        return _check_num(_BINOPS[type(node.op)](a, b))
+    except ZeroDivisionError:
+        raise ExprError(f"division by zero in '{ast.unparse(node)}'", "check the divisor") from None
+    except (TypeError, OverflowError, ValueError) as exc:
+        raise ExprError(f"cannot compute '{ast.unparse(node)}': {exc}", "") from None
+
+
+def _unaryop(node: ast.UnaryOp, scope: Mapping[str, Any]) -> Any:
+    v = _eval(node.operand, scope)
+    if isinstance(node.op, ast.Not):
+        return not v
+    if isinstance(node.op, ast.USub) and _is_num(v):
+        return -v
+    if isinstance(node.op, ast.UAdd) and _is_num(v):
+        return v
+    raise ExprError(f"'{ast.unparse(node)}': unary operator on {_tname(v)} is not allowed", "use it on numbers")
+
+
+def _boolop(node: ast.BoolOp, scope: Mapping[str, Any]) -> Any:
+    # Python's own: the first falsy operand of 'and', the first truthy of 'or', else the last
+    stop_when = not isinstance(node.op, ast.And)
+    result: Any = not stop_when
+    for value in node.values:
+        result = _eval(value, scope)
+        if bool(result) == stop_when:
+            return result
+    return result
+
+
+def _compare(node: ast.Compare, scope: Mapping[str, Any]) -> Any:
+    left = _eval(node.left, scope)
+    for op, comp in zip(node.ops, node.comparators):
+        if type(op) not in _CMPS:
+            raise ExprError("unsupported comparison", "use == != < <= > >=")
+        right = _eval(comp, scope)
+        ordered = not isinstance(op, (ast.Eq, ast.NotEq))
+        if ordered and not ((_is_num(left) and _is_num(right)) or (isinstance(left, str) and isinstance(right, str))):
+            raise ExprError(
+                f"cannot compare {_tname(left)} with {_tname(right)} in '{ast.unparse(node)}'",
+                "compare numbers with numbers, strings with strings",
+            )
+        if not _CMPS[type(op)](left, right):
+            return False
+        left = right
+    return True
+
+
+def _ifexp(node: ast.IfExp, scope: Mapping[str, Any]) -> Any:
+    return _eval(node.body, scope) if _eval(node.test, scope) else _eval(node.orelse, scope)
+
+
+def _sequence(node: ast.List | ast.Tuple, scope: Mapping[str, Any]) -> Any:
+    return [_eval(e, scope) for e in node.elts]
+
+
+def _call(node: ast.Call, scope: Mapping[str, Any]) -> Any:
+    if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS or node.keywords:
+        name = ast.unparse(node.func) if not isinstance(node.func, ast.Name) else node.func.id
+        raise ExprError(f"calling '{name[:60]}' is not allowed", f"allowed functions: {', '.join(FUNCTIONS)}")
+    args = [_eval(a, scope) for a in node.args]
+    fname = node.func.id
+    for a in args:
+        # min/max also take one list of numbers
+        if not (
+            _is_num(a)
+            or (fname in ("min", "max") and len(args) == 1 and isinstance(a, list) and all(_is_num(x) for x in a))
+        ):
+            raise ExprError(f"{fname}() takes numbers, got {_tname(a)}", "")
+    try:
+        return _check_num(FUNCTIONS[fname](*args))
+    except ZeroDivisionError:
+        raise ExprError(f"division by zero in {fname}()", "check the divisor") from None
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ExprError(f"{fname}(): {exc}", "") from None
+
+
+# the node types an expression may hold, each with its evaluator; any other is refused
+_EVAL: dict[type, Any] = {
+    ast.Constant: _constant,
+    ast.Name: _name,
+    ast.BinOp: _binop,
+    ast.UnaryOp: _unaryop,
+    ast.BoolOp: _boolop,
+    ast.Compare: _compare,
+    ast.IfExp: _ifexp,
+    ast.List: _sequence,
+    ast.Tuple: _sequence,
+    ast.Call: _call,
+}
 
 
 def has_template(value: Any) -> bool:
     return isinstance(value, str) and "${" in value
 
 
-@lru_cache(maxsize=4096)
 def _lone(value: str) -> str | None:
-    # the expression of a lone ${e} (the usual template); blocks render the
-    # same few strings for every instance, so the match is made once each
+    """The expression of a lone ${e} (the usual template), else None."""
     m = TEMPLATE.fullmatch(value.strip())
     return m.group(1) if m else None
 
 
+# blocks render the same few strings for every instance: while fast paths
+# are on, the match is made once each
+_lone_cached = lru_cache(maxsize=4096)(_lone)
+fastpath.register_memo(_lone_cached.cache_clear)
+
+
 def render(value: str, scope: Mapping[str, Any]) -> Any:
     """Evaluate a template string: a lone ``${e}`` keeps its type."""
-    lone = _lone(value)
+    lone = _lone_cached(value) if fastpath.enabled() else _lone(value)
     if lone is not None:
         return evaluate(lone, scope)
     if "${" in TEMPLATE.sub("", value):

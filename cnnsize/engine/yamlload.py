@@ -58,10 +58,6 @@ class LList(list):  # type: ignore[type-arg]
         self.item_locs: list[Loc] = []
 
 
-def loc_of(value: Any) -> Loc | None:
-    return getattr(value, "loc", None)
-
-
 def _fail(code: str, msg: str, hint: str, loc: Loc | None) -> SpecError:
     return SpecError([Diagnostic(code, msg, hint, loc)])
 
@@ -304,31 +300,12 @@ class _Converter:
                 limit_hint("MAX_DEPTH", MAX_DEPTH),
                 self.loc(node),
             )
-        tag = node.tag
         if isinstance(node, ScalarNode):
-            if tag == _STR:
-                return node.value  # the common case, without the constructor's machinery
-            if tag not in _PLAIN_TAGS:
-                self.check_tag(node)
-            try:
-                return SafeConstructor.yaml_constructors[tag](self.scalars, node)
-            except yaml.YAMLError as exc:
-                problem = getattr(exc, "problem", None) or str(exc).split("\n")[0]
-                raise _fail(
-                    "yaml-value", f"cannot read value: {problem}", "quote it if it is text", self.loc(node)
-                ) from None
-            except (ValueError, OverflowError) as exc:
-                # e.g. an integer literal of more than 4300 digits
-                raise _fail(
-                    "yaml-value",
-                    f"cannot read value {node.value[:40]!r}{'...' if len(node.value) > 40 else ''}: {exc}",
-                    "write a smaller number",
-                    self.loc(node),
-                ) from None
-        if tag not in _PLAIN_TAGS:
+            return node.value if node.tag == _STR else self.scalar(node)  # a string: without the constructor
+        if node.tag not in _PLAIN_TAGS:
             self.check_tag(node)
-        fname = self.filename
         if isinstance(node, SequenceNode):
+            fname = self.filename
             out = LList(self.loc(node))
             for item in node.value:
                 out.append(self.convert(item, depth + 1))
@@ -336,52 +313,83 @@ class _Converter:
                 out.item_locs.append(Loc(fname, mark.line + 1, mark.column + 1))
             return out
         if isinstance(node, MappingNode):
-            m = LMap(self.loc(node))
-            for knode, vnode in node.value:
-                if knode.tag == "tag:yaml.org,2002:merge":
-                    raise _fail(
-                        "yaml-merge-key",
-                        "YAML merge keys (<<) are not supported",
-                        "write the keys out, or use defaults: / blocks:",
+            return self.mapping(node, depth)
+        raise _fail("yaml-node", "unsupported YAML node", "", self.loc(node))  # pragma: no cover
+
+    def scalar(self, node: ScalarNode) -> Any:
+        tag = node.tag
+        if tag not in _PLAIN_TAGS:
+            self.check_tag(node)
+        try:
+            return SafeConstructor.yaml_constructors[tag](self.scalars, node)
+        except yaml.YAMLError as exc:
+            problem = getattr(exc, "problem", None) or str(exc).split("\n")[0]
+            raise _fail(
+                "yaml-value", f"cannot read value: {problem}", "quote it if it is text", self.loc(node)
+            ) from None
+        except (ValueError, OverflowError) as exc:
+            # e.g. an integer literal of more than 4300 digits
+            raise _fail(
+                "yaml-value",
+                f"cannot read value {node.value[:40]!r}{'...' if len(node.value) > 40 else ''}: {exc}",
+                "write a smaller number",
+                self.loc(node),
+            ) from None
+
+    def mapping(self, node: MappingNode, depth: int) -> LMap:
+        m = LMap(self.loc(node))
+        for knode, vnode in node.value:
+            # a plain string key (the usual one) without a call
+            key = knode.value if knode.tag == _STR and isinstance(knode, ScalarNode) else self.key(knode, depth)
+            if key is None:
+                continue
+            kloc = self.loc(knode)
+            if key in m:
+                # keep the first value and go on, so later faults are found too
+                self.diags.append(
+                    Diagnostic(
+                        "duplicate-key",
+                        f"key '{key}' appears twice in this mapping (first at line {m.key_locs[key].line})",
+                        "remove one of them",
+                        kloc,
+                    )
+                )
+                continue
+            m.key_locs[key] = kloc
+            m.value_locs[key] = self.loc(vnode)
+            m[key] = self.convert(vnode, depth + 1)
+        return m
+
+    def key(self, knode: Node, depth: int) -> str | None:
+        """A mapping key as a name; None (reported) when it is not one."""
+        if knode.tag == "tag:yaml.org,2002:merge":
+            raise _fail(
+                "yaml-merge-key",
+                "YAML merge keys (<<) are not supported",
+                "write the keys out, or use defaults: / blocks:",
+                self.loc(knode),
+            )
+        if not isinstance(knode, ScalarNode):
+            self.diags.append(
+                Diagnostic(
+                    "bad-key",
+                    "mapping keys must be plain strings, not a list or mapping",
+                    "use a name as the key",
+                    self.loc(knode),
+                )
+            )
+            return None
+        key: str = knode.value
+        if knode.tag != _STR:
+            resolved = self.convert(knode, depth + 1)
+            if not isinstance(resolved, str):
+                self.diags.append(
+                    Diagnostic(
+                        "bad-key",
+                        f"key {key!r} is read as {type(resolved).__name__}, not a name",
+                        f"quote it: '\"{key}\":'",
                         self.loc(knode),
                     )
-                if not isinstance(knode, ScalarNode):
-                    self.diags.append(
-                        Diagnostic(
-                            "bad-key",
-                            "mapping keys must be plain strings, not a list or mapping",
-                            "use a name as the key",
-                            self.loc(knode),
-                        )
-                    )
-                    continue
-                key = knode.value
-                if knode.tag != _STR:
-                    resolved = self.convert(knode, depth + 1)
-                    if not isinstance(resolved, str):
-                        self.diags.append(
-                            Diagnostic(
-                                "bad-key",
-                                f"key {key!r} is read as {type(resolved).__name__}, not a name",
-                                f"quote it: '\"{key}\":'",
-                                self.loc(knode),
-                            )
-                        )
-                        continue
-                kloc = self.loc(knode)
-                if key in m:
-                    # keep the first value and go on, so later faults are found too
-                    self.diags.append(
-                        Diagnostic(
-                            "duplicate-key",
-                            f"key '{key}' appears twice in this mapping (first at line {m.key_locs[key].line})",
-                            "remove one of them",
-                            kloc,
-                        )
-                    )
-                    continue
-                m.key_locs[key] = kloc
-                m.value_locs[key] = self.loc(vnode)
-                m[key] = self.convert(vnode, depth + 1)
-            return m
-        raise _fail("yaml-node", "unsupported YAML node", "", self.loc(node))  # pragma: no cover
+                )
+                return None
+        return key

@@ -22,7 +22,7 @@ def _parts(a: Analysis, graph: Any) -> tuple[list[tuple[str, str, str]], list[tu
     by_name = {r.name: r for r in a.layers}
     nodes = [("input", "input", _shape(a.input_shape))]
     for r in a.layers:
-        kind = r.kind if r.type == r.kind else f"{r.kind} ({r.type})"
+        kind = r.kind if r.written_type == r.kind else f"{r.kind} ({r.written_type})"
         nodes.append((r.name, r.name, kind))
     shapes = {"input": a.input_shape, **{r.name: r.output_shape for r in a.layers}}
     order = {n: i for i, (n, _l1, _l2) in enumerate(nodes)}

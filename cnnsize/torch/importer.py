@@ -702,7 +702,7 @@ def _same_expansion(a_text: str, b_text: str) -> bool:
     """Both specs analyse to the same layers with the same figures."""
     from cnnsize.engine.analysis import analyze
     from cnnsize.engine.errors import SpecError
-    from cnnsize.engine.spec import loads_spec
+    from cnnsize.engine.load import loads_spec
 
     try:
         a, b = analyze(loads_spec(a_text)), analyze(loads_spec(b_text))

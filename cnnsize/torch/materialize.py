@@ -107,7 +107,8 @@ class Materialized(nn.Module):
 
 def _analysis(obj: Any) -> Any:
     from cnnsize.engine.analysis import Analysis, analyze
-    from cnnsize.engine.spec import Spec, load_spec, parse
+    from cnnsize.engine.load import load_spec, parse
+    from cnnsize.engine.spec import Spec
 
     if isinstance(obj, Analysis):
         return obj

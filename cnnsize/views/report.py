@@ -18,7 +18,7 @@ def layer_dict(r: LayerReport) -> dict[str, Any]:
     ld = r.definition
     return {
         "name": ld.name,
-        "type": ld.kind,  # the canonical kind; the spec's own spelling is ld.type
+        "type": ld.kind,  # the canonical kind; the spec's own spelling is ld.written_type
         "inputs": ld.inputs,
         "output_shape": list(r.output_shape),
         "units": r.units,

@@ -92,7 +92,7 @@ class Context:
     def analysis(self, spec: Any, inline: Any = None, input_shape: Any = None, convention: str = "cnnsize") -> Any:
         from cnnsize.engine.analysis import analyze
         from cnnsize.engine.errors import SpecError
-        from cnnsize.engine.spec import load_spec, parse
+        from cnnsize.engine.load import load_spec, parse
 
         shape = tuple(input_shape) if input_shape else None
         key = (spec if inline is None else repr(inline), shape, convention)
@@ -123,7 +123,7 @@ def _longest_path(a: Any, kinds: frozenset[str]) -> int:
     (parallel branches count once; a shortcut is a shorter path)."""
     best: dict[str, int] = {"input": 0}
     for r in a.layers:  # topological order
-        here = 1 if r.kind in kinds or r.type in kinds else 0
+        here = 1 if r.kind in kinds or r.written_type in kinds else 0
         best[r.name] = here + max((best[i] for i in r.inputs), default=0)
     return max((best[o] for o in a.outputs if o in best), default=0)
 
@@ -154,7 +154,7 @@ class _Eval:
     def select(self, a: Any, types: list[str] | None, exclude: list[str] | None) -> list[Any]:
         out = []
         for r in a.layers:
-            if types is not None and r.kind not in types and r.type not in types:
+            if types is not None and r.kind not in types and r.written_type not in types:
                 continue
             if exclude and r.name in exclude:
                 continue
