@@ -131,14 +131,12 @@ def materialize(analysis_or_spec: Any, device: Any = "cpu", dtype: Any = "float3
         raise ValueError(f"cannot materialize in {dtype}; use one of {', '.join(DTYPES)}")
     tdtype = DTYPES[dtype] if isinstance(dtype, str) else dtype
     a = _analysis(analysis_or_spec)
-    defs = {ld.name: ld for ld in a.spec.layers}
     shapes: dict[str, tuple[int, ...]] = {"input": tuple(a.input_shape)}
     built: list[tuple[str, list[str], nn.Module]] = []
     with torch.device(device):
         for r in a.layers:
-            ld = defs[r.name]
             try:
-                mod = build_layer(r.kind, ld.params, [shapes[i] for i in r.inputs], tuple(r.output_shape))
+                mod = build_layer(r.kind, r.definition.params, [shapes[i] for i in r.inputs], tuple(r.output_shape))
             except NotImplementedError as exc:
                 raise NotImplementedError(f"layer '{r.name}' ({r.kind}): {exc}") from None
             shapes[r.name] = tuple(r.output_shape)
