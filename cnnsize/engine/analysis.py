@@ -327,19 +327,20 @@ def _apply(ld: LayerDef, ins: list[Tensor]) -> Result | Diagnostic:
 def _row(
     ld: LayerDef, res: Result, ins: list[Tensor], preset: Convention, native: bool, batch: int, nbytes: int
 ) -> LayerReport:
-    """A layer's report row: the rule's result counted under the preset."""
-    params = res.weights + res.biases
-    if native:
-        macs, flops = res.macs, res.flops
-    else:
-        terms = conventions.layer_terms(res, [t.shape for t in ins])
-        functional = bool(ld.params.get("functional", False))
-        macs = preset.layer_macs(ld.kind, terms, functional)
-        flops = preset.layer_flops(ld.kind, terms, functional)
+    """A layer's report row: the rule's result counted under the preset.
+    ``native``: the preset counts as cnnsize does, MACs, FLOPs and bytes."""
     units = prod(res.shape)
     tensor_bytes = units * batch * nbytes
+    params = res.weights + res.biases
     # positional, in LayerReport.__init__'s order: a call with 16 keywords
     # costs three times as much, a tenth of analysing a ResNet
+    if native:
+        return LayerReport(
+            ld, res.shape, units, res.weights, res.biases, res.buffers, res.connections, res.macs, res.flops,
+            res.ops, res.macs, tensor_bytes, params * nbytes, res.rf, tensor_bytes, res.counts,
+        )  # fmt: skip
+    terms = conventions.layer_terms(res, [t.shape for t in ins])
+    functional = bool(ld.params.get("functional", False))
     return LayerReport(
         ld,
         res.shape,
@@ -348,8 +349,8 @@ def _row(
         res.biases,
         res.buffers + preset.tracked(res.counts),
         res.connections,
-        macs,
-        flops,
+        preset.layer_macs(ld.kind, terms, functional),
+        preset.layer_flops(ld.kind, terms, functional),
         res.ops,
         res.macs,
         preset.activation_bytes(tensor_bytes, params),
@@ -374,7 +375,7 @@ def analyze(
     of every layer whose definition and inputs are valid, in source order."""
     preset = conventions.get(convention)
     fast = fastpath.enabled()
-    native = fast and conventions.is_native(preset)
+    native = fast and conventions.is_native(preset) and conventions.memory_is_native(preset)
     _check_options(dtype, optimizer, batch)
     nbytes = DTYPE_BYTES[dtype]
     shape = tuple(input_shape) if input_shape else spec.input

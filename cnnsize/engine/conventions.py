@@ -461,6 +461,19 @@ def get(name: str) -> Convention:
         ) from None
 
 
+def memory_is_native(preset: Convention) -> bool:
+    """Whether the preset's memory rules are cnnsize's own: every output
+    tensor counted once, parameters without buffers, no tracked int64s. The
+    engine then fills a row's bytes directly (tests/test_fast_paths.py
+    compares both ways under every preset)."""
+    return (
+        preset.activation_layers == "all"
+        and preset.activation_factor == 1
+        and not preset.param_bytes_include_buffers
+        and not preset.tracked_buffers
+    )
+
+
 def is_native(preset: Convention) -> bool:
     """Whether the preset is cnnsize's own figures unweighted, for every kind,
     functional or not: macs = the rule's MACs, flops = 2 x MACs + every FLOP
