@@ -118,7 +118,8 @@ def _run(
     batch, dtype = opts.batch, opts.dtype
     if dtype not in PROFILE_DTYPES:
         usage_error(
-            f"--dtype {dtype}: profile runs {', '.join(PROFILE_DTYPES)} (it times a floating-point forward pass in torch)"
+            f"--dtype {dtype}: profile runs {', '.join(PROFILE_DTYPES)} (it times a floating-point forward pass in "
+            "torch)"
         )
 
     if not re.fullmatch(r"cpu|cuda(:\d+)?", device):
@@ -148,7 +149,8 @@ def _run(
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
             usage_error(
-                f"--device {device}: torch {torch.__version__} sees no CUDA device (is this a CPU-only build, or is no GPU visible?)"
+                f"--device {device}: torch {torch.__version__} sees no CUDA device (is this a CPU-only build, or is no "
+                "GPU visible?)"
             )
         idx = int(device.split(":")[1]) if ":" in device else 0
         if idx >= torch.cuda.device_count():
@@ -160,7 +162,8 @@ def _run(
     except prof.MemoryRefused as exc:
         if not force:
             fail_budget(
-                f"refusing to profile '{a.model}' at batch {batch}, {dtype}: {exc}; use a smaller --batch, or --force to run anyway"
+                f"refusing to profile '{a.model}' at batch {batch}, {dtype}: {exc}; use a smaller --batch, or --force "
+                "to run anyway"
             )
         click.echo(f"cnnsize: warning: {exc}; running anyway (--force)", err=True)
         est = prof.estimated_peak(a)
@@ -214,7 +217,8 @@ def _run(
     _emit(result, fmt, output, exact)
     if result["totals"]["mismatched_layers"]:
         click.echo(
-            f"cnnsize: warning: {result['totals']['mismatched_layers']} layer(s) where the estimate and the run disagree (marked MISMATCH)",
+            f"cnnsize: warning: {result['totals']['mismatched_layers']} layer(s) where the estimate and the run "
+            "disagree (marked MISMATCH)",
             err=True,
         )
 

@@ -27,7 +27,9 @@ MAX_DIM = 10**9
 COMMON_DOCS: dict[str, str] = {
     "name": "unique layer name; default <type>_<n>. May be a ${...} template (e.g. per repetition)",
     "type": "the layer kind",
-    "inputs": "layers feeding this one (default: the previous layer; the first layer reads 'input'); merges take several",
+    "inputs": (
+        "layers feeding this one (default: the previous layer; the first layer reads 'input'); merges take several"
+    ),
     "repeat": "expand this entry N times in a chain; names become name.0, name.1, ...; ${i} is the repetition index",
     "note": "free text, kept but shown nowhere",
     "when": "leave this entry out when false (usually a ${...} template over block arguments)",
@@ -396,7 +398,9 @@ def build_schema() -> dict[str, Any]:
         "$schema": DIALECT,
         "$id": SCHEMA_ID,
         "title": f"cnnsize spec (format version {FORMAT_VERSION})",
-        "description": "A CNN architecture for cnnsize: input shape, layers, blocks and budgets. Reference: docs/spec.md.",
+        "description": (
+            "A CNN architecture for cnnsize: input shape, layers, blocks and budgets. Reference: docs/spec.md."
+        ),
         "type": "object",
         "required": ["cnnsize", "name", "input", "layers"],
         "properties": top_props,

@@ -158,7 +158,8 @@ class _Importer:
         except Exception as exc:  # noqa: BLE001
             root = exc.__cause__ or exc
             raise ImportFailure(
-                f"the model does not run on input {list(self.input_shape)}: {type(root).__name__}: {str(root).splitlines()[0] if str(root) else ''}"
+                f"the model does not run on input {list(self.input_shape)}: {type(root).__name__}: "
+                f"{str(root).splitlines()[0] if str(root) else ''}"
             ) from None
         return gm
 
@@ -237,7 +238,8 @@ class _Importer:
             self.add(node, "reshape", {"shape": list(out)}, ins[:1], note=f"NOT EXPRESSED: {desc}")
         else:
             raise ImportFailure(
-                f"cannot express {desc}: it changes {list(src or [])} into {list(out or [])}; nothing in the spec format can stand in for it"
+                f"cannot express {desc}: it changes {list(src or [])} into {list(out or [])}; nothing in the spec "
+                "format can stand in for it"
             )
 
     # -- conversion ----------------------------------------------------------------
@@ -671,7 +673,8 @@ class _Importer:
             "\n".join(
                 [
                     *head,
-                    f"# {len(blocks)} block(s) for {n_inst} repeated module instances; every block expands to the traced layers.",
+                    f"# {len(blocks)} block(s) for {n_inst} repeated module instances; every block expands to the "
+                    "traced layers.",
                     *lines,
                 ]
             )

@@ -38,7 +38,8 @@ class MemoryRefused(Exception):
     def __init__(self, estimate: int, available: int, source: str, device: str) -> None:
         self.estimate, self.available, self.source, self.device = estimate, available, source, device
         super().__init__(
-            f"the estimated peak of this run, {_mib(estimate)} (params + buffers + peak activations, x{MARGIN_FACTOR} + {_mib(MARGIN_BYTES)}), "
+            f"the estimated peak of this run, {_mib(estimate)} (params + buffers + peak activations, x{MARGIN_FACTOR} "
+            f"+ {_mib(MARGIN_BYTES)}), "
             f"exceeds the memory available on {device}, {_mib(available)} ({source})"
         )
 
@@ -467,11 +468,15 @@ def profile(
     if cuda:
         torch.cuda.synchronize(tdev)
         peak_measured = torch.cuda.max_memory_allocated(tdev) - base_alloc + param_bytes + buffer_bytes
-        peak_method = "CUDA allocator: torch.cuda.max_memory_allocated during the forward (all tensors, workspaces included) + params + buffers"
+        peak_method = (
+            "CUDA allocator: torch.cuda.max_memory_allocated during the forward (all tensors, workspaces included) + "
+            "params + buffers"
+        )
     else:
         peak_measured = live.peak + param_bytes + buffer_bytes
         peak_method = (
-            "CPU: largest sum of live activation storages (input + layer outputs, tracked by forward hooks and freed with the tensors; "
+            "CPU: largest sum of live activation storages (input + layer outputs, tracked by forward hooks and freed "
+            "with the tensors; "
             "temporaries inside operators are not seen) + params + buffers"
         )
     rss_growth = max(0, _maxrss_bytes() - rss0)
