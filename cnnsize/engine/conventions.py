@@ -206,7 +206,7 @@ class Convention(ReadOnly):
 
 
 def layer_terms(res: Any, in_shapes: list[tuple[int, ...]]) -> dict[str, int]:
-    """Every term a preset may weight, for one layer (a rules.Result and the
+    """Every term a preset may weight, for one layer (a registry.Result and the
     shapes of its inputs)."""
     from math import prod
 

@@ -60,8 +60,9 @@ BLOCK_DOCS: dict[str, str] = {
 
 
 def _tpl(schema: dict[str, Any]) -> dict[str, Any]:
-    """A value that may also be written as a ${...} template (spec.py renders
-    templates in any layer value, list items included)."""
+    """A value that may also be written as a ${...} template (the spec reader
+    renders templates in any layer value, list items included:
+    engine/spec/state.py, BuildState.value)."""
     return {"anyOf": [schema, TEMPLATE_REF]}
 
 
@@ -153,7 +154,7 @@ def key_schema(kind: str, key: str) -> dict[str, Any]:
     doc = spec.doc
     out: dict[str, Any] = dict(frag) if frag is not None else {}
     if not spec.required:
-        # ~ (null) on an optional key means "the default" (spec.py)
+        # ~ (null) on an optional key means "the default" (engine/spec/layer.py)
         out = {"anyOf": [out, {"type": "null"}]} if out else {}
     suffix = "required" if spec.required else (f"default {spec.default!r}" if spec.default is not None else "optional")
     out = _doc(out, f"{doc} ({suffix})" if doc else suffix)
