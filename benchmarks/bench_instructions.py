@@ -41,11 +41,17 @@ CASES: dict[str, tuple[str, str]] = {
         "cnnsize.analyze_dict(doc)",
     ),
     "parse: ResNet-152 YAML mapping": (
-        "from cnnsize.engine.yamlload import load, read_text\ntry:\n    from cnnsize.engine.load import parse\nexcept ImportError:  # a checkout before engine/load.py\n    from cnnsize.engine.spec import parse\np = os.path.join(ROOT, 'specs/resnet152.yaml')\ndoc = load(read_text(p), p)\nparse(doc, p)",
+        "from cnnsize.engine.yamlload import load, read_text\ntry:\n    from cnnsize.engine.load import parse\n"
+        "except ImportError:  # a checkout before engine/load.py\n    from cnnsize.engine.spec import parse\n"
+        "p = os.path.join(ROOT, 'specs/resnet152.yaml')\ndoc = load(read_text(p), p)\nparse(doc, p)",
         "parse(doc, p)",
     ),
     "analyze: ResNet-152, parsed, first analysis": (
-        "try:\n    from cnnsize.engine import geometry\nexcept ImportError:  # a checkout before engine/\n    from cnnsize import geometry\ntry:\n    from cnnsize.engine.load import load_spec\nexcept ImportError:  # a checkout before engine/load.py\n    from cnnsize.engine.spec import load_spec\nfrom cnnsize.engine.analysis import analyze\nspec = load_spec(os.path.join(ROOT, 'specs/resnet152.yaml'))\nanalyze(spec)",
+        "try:\n    from cnnsize.engine import geometry\nexcept ImportError:  # a checkout before engine/\n"
+        "    from cnnsize import geometry\ntry:\n    from cnnsize.engine.load import load_spec\n"
+        "except ImportError:  # a checkout before engine/load.py\n    from cnnsize.engine.spec import load_spec\n"
+        "from cnnsize.engine.analysis import analyze\nspec = load_spec(os.path.join(ROOT, 'specs/resnet152.yaml'))\n"
+        "analyze(spec)",
         # an older checkout has no clear_memos(), only the window memo
         "(getattr(geometry, 'clear_memos', geometry._WINDOWS.clear)(), analyze(spec))",
     ),

@@ -21,10 +21,7 @@ MAX_MODULE_LINES = 600
 MAX_ENGINE_FUNCTION_LINES = 80
 
 # Modules allowed over MAX_MODULE_LINES, each with its reason (mirrored in docs/architecture.md).
-MODULE_SIZE_EXCEPTIONS: dict[str, str] = {
-    "cnnsize.torch.importer": "being split (issue 11)",
-    "cnnsize.torch.profile": "being split (issue 11)",
-}
+MODULE_SIZE_EXCEPTIONS: dict[str, str] = {}
 
 # Engine functions allowed over MAX_ENGINE_FUNCTION_LINES ("module:qualified name"), each with its reason.
 FUNCTION_SIZE_EXCEPTIONS: dict[str, str] = {}

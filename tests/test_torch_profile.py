@@ -15,12 +15,13 @@ torch = pytest.importorskip("torch")
 from click.testing import CliRunner  # noqa: E402
 
 from cnnsize import analyze_file  # noqa: E402
+from cnnsize.torch import devices, memory_check  # noqa: E402
 from cnnsize.torch import profile as prof  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LENET5 = os.path.join(ROOT, "specs", "lenet5.yaml")
 RESNET18 = os.path.join(ROOT, "specs", "resnet18.yaml")
-UNIT = prof.DeviceProfile("unit", "unit test device", 1e9, {"float32": 1e9}, {"float32": 1e9}, "test")
+UNIT = devices.DeviceProfile("unit", "unit test device", 1e9, {"float32": 1e9}, {"float32": 1e9}, "test")
 
 
 def _cli(*args, env_extra=None, timeout=300):
@@ -69,7 +70,7 @@ def test_lenet5_cpu_peak_is_the_live_tensor_sum(lenet_run):
 
 def test_roofline_arithmetic_for_lenet5_c1():
     a = analyze_file(LENET5)
-    roof = prof._roofline(a, UNIT, "float32", "cpu")["C1"]
+    roof = devices.roofline(a, UNIT, "float32", "cpu")["C1"]
     # work: 2 x 117,600 MACs + 4,704 bias adds + tanh at 5 FLOPs x 4,704 units (cnnsize convention)
     assert roof["work_flops"] == 2 * 117600 + 4704 + 5 * 4704
     # bytes: input 1x32x32 + output 6x28x28 + 156 params, 4 bytes each
@@ -79,7 +80,7 @@ def test_roofline_arithmetic_for_lenet5_c1():
 
 
 def test_device_profiles_named_gpus_and_user_file(tmp_path, monkeypatch):
-    devs = prof.load_devices()
+    devs = devices.load_devices()
     for key in (
         "a100-sxm4-40gb",
         "a100-sxm4-80gb",
@@ -96,24 +97,24 @@ def test_device_profiles_named_gpus_and_user_file(tmp_path, monkeypatch):
     assert devs["h100-sxm"].bandwidth == 3350e9
     assert devs["h100-sxm"].matrix_peak("float32", tf32=True) == 494.5e12
     assert devs["h100-sxm"].matrix_peak("float32", tf32=False) == 67e12
-    assert prof.match_device("NVIDIA H100 80GB HBM3", devs).key == "h100-sxm"
-    assert prof.match_device("NVIDIA A100-SXM4-80GB", devs).key == "a100-sxm4-80gb"
-    assert prof.match_device("Tesla T4", devs).key == "t4"
+    assert devices.match_device("NVIDIA H100 80GB HBM3", devs).key == "h100-sxm"
+    assert devices.match_device("NVIDIA A100-SXM4-80GB", devs).key == "a100-sxm4-80gb"
+    assert devices.match_device("Tesla T4", devs).key == "t4"
     user = tmp_path / "cnnsize"
     user.mkdir()
     (user / "devices.yaml").write_text(
         "devices:\n  mine: {name: My GPU, match: [mygpu], bandwidth_gbs: 100, matrix_tflops: {float32: 2}}\n"
     )
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
-    devs = prof.load_devices()
+    devs = devices.load_devices()
     assert devs["mine"].matrix_peak("float32", False) == 2e12 and "h100-sxm" in devs
 
 
 def test_calibration_is_cached(tmp_path, monkeypatch):
     monkeypatch.setenv("CNNSIZE_CACHE_DIR", str(tmp_path))
-    first = prof.calibrated_profile("cpu", "float32")
+    first = devices.calibrated_profile("cpu", "float32")
     assert "measured now" in first.source and first.matrix["float32"] > 0 and first.bandwidth > 0
-    second = prof.calibrated_profile("cpu", "float32")
+    second = devices.calibrated_profile("cpu", "float32")
     assert "cached" in second.source and second.matrix == first.matrix
     assert json.loads((tmp_path / "calibration.json").read_text())
 
@@ -124,10 +125,10 @@ def test_refusal_happens_before_any_allocation(monkeypatch):
     def boom(*a, **k):
         raise AssertionError("allocated although the estimate does not fit")
 
-    monkeypatch.setattr(prof, "available_memory", lambda device: (10 * 2**20, "test"))
+    monkeypatch.setattr(memory_check, "available_memory", lambda device: (10 * 2**20, "test"))
     monkeypatch.setattr(prof, "materialize", boom)
-    monkeypatch.setattr(prof, "calibrate", boom)
-    monkeypatch.setattr(prof, "resolve_profile", boom)
+    monkeypatch.setattr(devices, "calibrate", boom)
+    monkeypatch.setattr(devices, "resolve_profile", boom)
     r = CliRunner().invoke(profile_cmd, [RESNET18, "--batch", "8"])
     assert r.exit_code == 1, r.output
     assert "refusing to profile" in r.output and "--force" in r.output
@@ -135,9 +136,9 @@ def test_refusal_happens_before_any_allocation(monkeypatch):
     need = (
         int(
             (a.totals["param_bytes"] + a.totals["buffer_bytes"] + a.totals["peak_activation_bytes"])
-            * prof.MARGIN_FACTOR
+            * memory_check.MARGIN_FACTOR
         )
-        + prof.MARGIN_BYTES
+        + memory_check.MARGIN_BYTES
     )
     assert f"{need / 2**20:,.1f} MiB" in r.output
 

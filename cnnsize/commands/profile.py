@@ -118,7 +118,8 @@ def _run(
     batch, dtype = opts.batch, opts.dtype
     if dtype not in PROFILE_DTYPES:
         usage_error(
-            f"--dtype {dtype}: profile runs {', '.join(PROFILE_DTYPES)} (it times a floating-point forward pass in torch)"
+            f"--dtype {dtype}: profile runs {', '.join(PROFILE_DTYPES)} (it times a floating-point forward pass in "
+            "torch)"
         )
 
     if not re.fullmatch(r"cpu|cuda(:\d+)?", device):
@@ -138,6 +139,7 @@ def _run(
     try:
         import torch
 
+        from cnnsize.torch import devices, memory_check
         from cnnsize.torch import profile as prof
     except ImportError as exc:
         usage_error(
@@ -148,7 +150,8 @@ def _run(
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
             usage_error(
-                f"--device {device}: torch {torch.__version__} sees no CUDA device (is this a CPU-only build, or is no GPU visible?)"
+                f"--device {device}: torch {torch.__version__} sees no CUDA device (is this a CPU-only build, or is no "
+                "GPU visible?)"
             )
         idx = int(device.split(":")[1]) if ":" in device else 0
         if idx >= torch.cuda.device_count():
@@ -156,20 +159,21 @@ def _run(
 
     # before anything is allocated: does the estimate fit?
     try:
-        mem = prof.check_memory(a, device, limit)
-    except prof.MemoryRefused as exc:
+        mem = memory_check.check_memory(a, device, limit)
+    except memory_check.MemoryRefused as exc:
         if not force:
             fail_budget(
-                f"refusing to profile '{a.model}' at batch {batch}, {dtype}: {exc}; use a smaller --batch, or --force to run anyway"
+                f"refusing to profile '{a.model}' at batch {batch}, {dtype}: {exc}; use a smaller --batch, or --force "
+                "to run anyway"
             )
         click.echo(f"cnnsize: warning: {exc}; running anyway (--force)", err=True)
-        est = prof.estimated_peak(a)
+        est = memory_check.estimated_peak(a)
         mem = {
             **est,
             "available_bytes": exc.available,
             "available_source": exc.source,
-            "margin_factor": prof.MARGIN_FACTOR,
-            "margin_bytes": prof.MARGIN_BYTES,
+            "margin_factor": memory_check.MARGIN_FACTOR,
+            "margin_bytes": memory_check.MARGIN_BYTES,
             "forced": True,
         }
 
@@ -180,7 +184,7 @@ def _run(
             task = progress.add_task("calibrating device", total=None)
             progress.refresh()
         try:
-            devprof = prof.resolve_profile(device, dtype, profile_name, recalibrate)
+            devprof = devices.resolve_profile(device, dtype, profile_name, recalibrate)
         except KeyError as exc:
             usage_error(str(exc.args[0]))
         except ValueError as exc:
@@ -214,7 +218,8 @@ def _run(
     _emit(result, fmt, output, exact)
     if result["totals"]["mismatched_layers"]:
         click.echo(
-            f"cnnsize: warning: {result['totals']['mismatched_layers']} layer(s) where the estimate and the run disagree (marked MISMATCH)",
+            f"cnnsize: warning: {result['totals']['mismatched_layers']} layer(s) where the estimate and the run "
+            "disagree (marked MISMATCH)",
             err=True,
         )
 

@@ -206,7 +206,7 @@ class Convention(ReadOnly):
 
 
 def layer_terms(res: Any, in_shapes: list[tuple[int, ...]]) -> dict[str, int]:
-    """Every term a preset may weight, for one layer (a rules.Result and the
+    """Every term a preset may weight, for one layer (a registry.Result and the
     shapes of its inputs)."""
     from math import prod
 
@@ -241,21 +241,24 @@ _OUT_SIDE = {"mac_out": 1}
 PRESETS: tuple[Convention, ...] = (
     Convention(
         "cnnsize",
-        "MACs of conv/fc/transposed conv (input side)/RBF; FLOPs = 2 x MACs + bias adds + every element-wise op (activations, norms, pools, merges), each per docs/conventions.md",
+        "MACs of conv/fc/transposed conv (input side)/RBF; FLOPs = 2 x MACs + bias adds + every element-wise op "
+        "(activations, norms, pools, merges), each per docs/conventions.md",
         macs={"*": _MAC},
         flops=_CNNSIZE_FLOPS,
         headline=("macs", "flops"),
     ),
     Convention(
         "torchvision",
-        "what torchvision's model docs call GFLOPS (weights meta '_ops'): conv + fc multiply-accumulates, transposed conv from the input side, bias and everything else excluded; flops = 2 x macs",
+        "what torchvision's model docs call GFLOPS (weights meta '_ops'): conv + fc multiply-accumulates, transposed "
+        "conv from the input side, bias and everything else excluded; flops = 2 x macs",
         macs=_each(MAC_KINDS, _MAC),
         reference="torchvision.models weights meta '_ops' (docs: GFLOPS)",
         headline=("macs",),
     ),
     Convention(
         "torch",
-        "torch.utils.flop_counter.FlopCounterMode: 2 x MACs of convolutions (transposed from the input side) and matmuls (addmm without the bias); nothing else. macs = flops / 2",
+        "torch.utils.flop_counter.FlopCounterMode: 2 x MACs of convolutions (transposed from the input side) and "
+        "matmuls (addmm without the bias); nothing else. macs = flops / 2",
         macs=_each(MAC_KINDS, _MAC),
         reference="torch/utils/flop_counter.py (conv_flop_count, addmm_flop)",
         version="torch 2.13.0",
@@ -263,7 +266,10 @@ PRESETS: tuple[Convention, ...] = (
     ),
     Convention(
         "fvcore",
-        "fvcore FlopCountAnalysis.total(): one 'flop' per multiply-accumulate of conv (transposed from the input side) and linear, no bias; batchnorm at inference 1 per element + 1 more if affine; adaptive/global average pool 1 per input element; upsample nearest 1, bilinear 4 per output; group/layer norm 4 (+1 affine) per element; activations, max pools and merges 0. macs = flops",
+        "fvcore FlopCountAnalysis.total(): one 'flop' per multiply-accumulate of conv (transposed from the input "
+        "side) and linear, no bias; batchnorm at inference 1 per element + 1 more if affine; adaptive/global average "
+        "pool 1 per input element; upsample nearest 1, bilinear 4 per output; group/layer norm 4 (+1 affine) per "
+        "element; activations, max pools and merges 0. macs = flops",
         macs={
             **_each(MAC_KINDS, _MAC),
             "batchnorm": {"out": 1, "affine_out": 1},
@@ -278,7 +284,10 @@ PRESETS: tuple[Convention, ...] = (
     ),
     Convention(
         "thop",
-        "thop.profile (thop 0.1.1): conv MACs counted over the output (so a transposed conv from the output side, overlaps included), no bias; fc MACs; batchnorm/layernorm 2 per element, x2 if affine (4); avgpool 1 per output; adaptive/global average pool (window + 1) per output; upsample nearest 1, linear 5, bilinear 11 per output; ReLU/ReLU6, max pools, dropout 0; functional calls (F.*, x + y, torch.cat) unseen. flops = 2 x macs",
+        "thop.profile (thop 0.1.1): conv MACs counted over the output (so a transposed conv from the output side, "
+        "overlaps included), no bias; fc MACs; batchnorm/layernorm 2 per element, x2 if affine (4); avgpool 1 per "
+        "output; adaptive/global average pool (window + 1) per output; upsample nearest 1, linear 5, bilinear 11 per "
+        "output; ReLU/ReLU6, max pools, dropout 0; functional calls (F.*, x + y, torch.cat) unseen. flops = 2 x macs",
         macs={
             **_each(CONV_KINDS, _MAC),
             "deconv": _OUT_SIDE,
@@ -296,7 +305,9 @@ PRESETS: tuple[Convention, ...] = (
     ),
     Convention(
         "ultralytics-thop",
-        "ultralytics-thop 2.2.3 (the maintained thop fork, same import name): as thop 0.1.1 but a transposed conv from the input side, GroupNorm counted (and its parameters), average pool = inputs summed in each window + 1 divide per output, nearest upsample 0; functional calls unseen. flops = 2 x macs",
+        "ultralytics-thop 2.2.3 (the maintained thop fork, same import name): as thop 0.1.1 but a transposed conv "
+        "from the input side, GroupNorm counted (and its parameters), average pool = inputs summed in each window + 1 "
+        "divide per output, nearest upsample 0; functional calls unseen. flops = 2 x macs",
         macs={
             **_each(MAC_KINDS, _MAC),
             **_each(("batchnorm", "layernorm", "groupnorm"), {"out": 2, "affine_out": 2}),
@@ -317,7 +328,11 @@ PRESETS: tuple[Convention, ...] = (
     ),
     Convention(
         "ptflops",
-        "ptflops get_model_complexity_info, pytorch backend (ptflops 0.7.5): conv/fc MACs + bias adds (transposed conv from the input side); batchnorm and other norms 1 per element + 1 if affine; pools 1 per input element; ReLU-family 1 per output; and, because it also patches torch.nn.functional while hooking modules, nn.ReLU/ELU/GELU, pools and Upsample are counted twice (module hook + the F.* call inside their forward); nn.ReLU6 (F.hardtanh, unpatched) once; x + y and torch.cat unseen. flops = 2 x macs",
+        "ptflops get_model_complexity_info, pytorch backend (ptflops 0.7.5): conv/fc MACs + bias adds (transposed "
+        "conv from the input side); batchnorm and other norms 1 per element + 1 if affine; pools 1 per input element; "
+        "ReLU-family 1 per output; and, because it also patches torch.nn.functional while hooking modules, "
+        "nn.ReLU/ELU/GELU, pools and Upsample are counted twice (module hook + the F.* call inside their forward); "
+        "nn.ReLU6 (F.hardtanh, unpatched) once; x + y and torch.cat unseen. flops = 2 x macs",
         macs={
             **_each(MAC_KINDS, _MAC_BIAS),
             # the norm hook doubles for module.affine, which LayerNorm lacks (elementwise_affine)
@@ -341,13 +356,17 @@ PRESETS: tuple[Convention, ...] = (
             "upsample": {"out": 1},
             "*": {"act.relu": 1, "act.elu": 1, "act.gelu": 1, "act.relu6": 1, "act.silu": 1, "act.softmax": 1},
         },
-        reference="ptflops/pytorch_engine.py (patch_functional), ptflops/pytorch_ops.py MODULES_MAPPING/FUNCTIONAL_MAPPING",
+        reference=(
+            "ptflops/pytorch_engine.py (patch_functional), ptflops/pytorch_ops.py MODULES_MAPPING/FUNCTIONAL_MAPPING"
+        ),
         version="ptflops 0.7.5",
         headline=("macs",),
     ),
     Convention(
         "ptflops-aten",
-        "ptflops get_model_complexity_info, aten backend (ptflops 0.7.5): conv (transposed from the input side) and matmul MACs plus their bias adds; everything else (norms, activations, pools, merges) treated as zero-ops. flops = 2 x macs",
+        "ptflops get_model_complexity_info, aten backend (ptflops 0.7.5): conv (transposed from the input side) and "
+        "matmul MACs plus their bias adds; everything else (norms, activations, pools, merges) treated as zero-ops. "
+        "flops = 2 x macs",
         macs=_each(MAC_KINDS, _MAC_BIAS),
         reference="ptflops/aten_engine.py, ptflops/aten_ops.py",
         version="ptflops 0.7.5",
@@ -355,7 +374,12 @@ PRESETS: tuple[Convention, ...] = (
     ),
     Convention(
         "torchinfo",
-        "torchinfo.summary 'Total mult-adds' (torchinfo 1.8.0): for every module with parameters, its parameter count x output positions for Conv* (so conv MACs + bias adds, and a transposed conv from the output side) and x batch otherwise (fc MACs + bias; a batchnorm adds its 2C affine parameters, not per element); parameter-free modules 0. Memory: activation_bytes = 2 x the outputs of modules with parameters ('Forward/backward pass size'), input_bytes = sys.getsizeof of the input storage (64 bytes over the data on CPython 3.11). flops = 2 x macs",
+        "torchinfo.summary 'Total mult-adds' (torchinfo 1.8.0): for every module with parameters, its parameter count "
+        "x output positions for Conv* (so conv MACs + bias adds, and a transposed conv from the output side) and x "
+        "batch otherwise (fc MACs + bias; a batchnorm adds its 2C affine parameters, not per element); parameter-free "
+        "modules 0. Memory: activation_bytes = 2 x the outputs of modules with parameters ('Forward/backward pass "
+        "size'), input_bytes = sys.getsizeof of the input storage (64 bytes over the data on CPython 3.11). flops = 2 "
+        "x macs",
         macs={
             **_each(("batchnorm", "groupnorm", "layernorm", "subsample"), {"params": 1}),
             **_each(CONV_KINDS, _MAC_BIAS),
@@ -372,7 +396,13 @@ PRESETS: tuple[Convention, ...] = (
     ),
     Convention(
         "torchscan",
-        "torchscan crawl_module (torchscan 0.2.0): flops = its 'Module-formula forward FLOPs', macs = its 'Multiply-Accumulations'. Conv: out x (2 x taps - 1 + bias) FLOPs and out x taps MACs, counted over the output (a transposed conv from the output side, + 8 x dims FLOPs / 4 x dims MACs); fc likewise; batchnorm 2C + 2 per element, +2 if affine (MACs 1 + 1 affine per element); ReLU 1, ReLU6 2, Sigmoid 4, Tanh/ELU 6, LeakyReLU 4 per element (no MACs); max pool out x (window - 1); avg pools out x (window - 1 + dims); dropout with p > 0 1 per element FLOPs even at inference; functional calls unseen. Buffers include each BatchNorm's num_batches_tracked (one int64, 8 bytes)",
+        "torchscan crawl_module (torchscan 0.2.0): flops = its 'Module-formula forward FLOPs', macs = its "
+        "'Multiply-Accumulations'. Conv: out x (2 x taps - 1 + bias) FLOPs and out x taps MACs, counted over the "
+        "output (a transposed conv from the output side, + 8 x dims FLOPs / 4 x dims MACs); fc likewise; batchnorm 2C "
+        "+ 2 per element, +2 if affine (MACs 1 + 1 affine per element); ReLU 1, ReLU6 2, Sigmoid 4, Tanh/ELU 6, "
+        "LeakyReLU 4 per element (no MACs); max pool out x (window - 1); avg pools out x (window - 1 + dims); dropout "
+        "with p > 0 1 per element FLOPs even at inference; functional calls unseen. Buffers include each BatchNorm's "
+        "num_batches_tracked (one int64, 8 bytes)",
         macs={
             **_each(CONV_KINDS, _MAC),
             "deconv": {"mac_out": 1, "sd": 4},
@@ -404,7 +434,12 @@ PRESETS: tuple[Convention, ...] = (
     ),
     Convention(
         "convnet-burden",
-        "convnet-burden (Albanie, MatConvNet): one 'flop' per fused multiply-add: conv/fc MACs + bias adds; ReLU 2 per output (comparison + multiply); pools 2 per output x stride area; element-wise sum 1 per output; LRN out + (2 + 2C) x HxW; transposed conv input elements x kernel x C_in (+ bias), C_in where C_out belongs (its indexing slip, right only when C_in = C_out); batchnorm 0 (merged at test time); concat, dropout, softmax 0. macs = flops. Its 'param memory' counts batchnorm moments too: (params + buffers) x 4 bytes, printed in MB of 1024^2",
+        "convnet-burden (Albanie, MatConvNet): one 'flop' per fused multiply-add: conv/fc MACs + bias adds; ReLU 2 "
+        "per output (comparison + multiply); pools 2 per output x stride area; element-wise sum 1 per output; LRN out "
+        "+ (2 + 2C) x HxW; transposed conv input elements x kernel x C_in (+ bias), C_in where C_out belongs (its "
+        "indexing slip, right only when C_in = C_out); batchnorm 0 (merged at test time); concat, dropout, softmax 0. "
+        "macs = flops. Its 'param memory' counts batchnorm moments too: (params + buffers) x 4 bytes, printed in MB "
+        "of 1024^2",
         macs={
             **_each(MAC_KINDS, _MAC_BIAS),
             "deconv": {"mac_in_cin": 1, "bias": 1},
@@ -421,7 +456,13 @@ PRESETS: tuple[Convention, ...] = (
     ),
     Convention(
         "netscope",
-        "Netscope CNN Analyzer (dgschwend): its MACC total. Conv: kernel x output positions x C_in x C_out, groups ignored (a depthwise conv is overcounted C_in times), no bias; fc in x out; transposed conv C_in x C_out x output positions x (kernel/stride)^2, the input-side count when the output is stride x the input; a batchnorm with affine is Caffe's BatchNorm + Scale, the Scale 1 MACC per element; element-wise product 1 per element. flops = 2 x MACC + its comparisons (max pool window x outputs, ReLU and dropout 1 per element), adds (average pool window x outputs, global pool 1 per input, batchnorm 1 per element, element-wise sum 1 per element) and divisions (batchnorm 1 per element); it prints these as separate columns",
+        "Netscope CNN Analyzer (dgschwend): its MACC total. Conv: kernel x output positions x C_in x C_out, groups "
+        "ignored (a depthwise conv is overcounted C_in times), no bias; fc in x out; transposed conv C_in x C_out x "
+        "output positions x (kernel/stride)^2, the input-side count when the output is stride x the input; a "
+        "batchnorm with affine is Caffe's BatchNorm + Scale, the Scale 1 MACC per element; element-wise product 1 per "
+        "element. flops = 2 x MACC + its comparisons (max pool window x outputs, ReLU and dropout 1 per element), "
+        "adds (average pool window x outputs, global pool 1 per input, batchnorm 1 per element, element-wise sum 1 "
+        "per element) and divisions (batchnorm 1 per element); it prints these as separate columns",
         macs={
             **_each(CONV_KINDS, {"mac_dense": 1}),
             "deconv": _MAC,

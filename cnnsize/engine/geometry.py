@@ -65,7 +65,8 @@ def per_axis(value: Any, nd: int, key: str, minimum: int) -> tuple[int, ...]:
     if not isinstance(vals, (list, tuple)) or len(vals) != nd:
         raise RuleError(
             "bad-axes",
-            f"'{key}' has {len(vals) if isinstance(vals, (list, tuple)) else 'no'} values but the input has {nd} spatial axes",
+            f"'{key}' has {len(vals) if isinstance(vals, (list, tuple)) else 'no'} values but the input has {nd} "
+            "spatial axes",
             f"give one integer, or {nd} (one per spatial axis)",
             key,
         )
@@ -247,7 +248,8 @@ def _window(
         if span < 0:
             raise RuleError(
                 "window-too-large",
-                f"window {ke} is larger than the padded input {n + pb + pa} on axis {axis} (input {n}, padding {pb}+{pa})",
+                f"window {ke} is larger than the padded input {n + pb + pa} on axis {axis} (input {n}, padding "
+                f"{pb}+{pa})",
                 "use a smaller kernel or dilation, more padding, or a larger input",
                 "kernel",
             )

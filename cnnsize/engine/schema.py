@@ -27,7 +27,9 @@ MAX_DIM = 10**9
 COMMON_DOCS: dict[str, str] = {
     "name": "unique layer name; default <type>_<n>. May be a ${...} template (e.g. per repetition)",
     "type": "the layer kind",
-    "inputs": "layers feeding this one (default: the previous layer; the first layer reads 'input'); merges take several",
+    "inputs": (
+        "layers feeding this one (default: the previous layer; the first layer reads 'input'); merges take several"
+    ),
     "repeat": "expand this entry N times in a chain; names become name.0, name.1, ...; ${i} is the repetition index",
     "note": "free text, kept but shown nowhere",
     "when": "leave this entry out when false (usually a ${...} template over block arguments)",
@@ -58,8 +60,9 @@ BLOCK_DOCS: dict[str, str] = {
 
 
 def _tpl(schema: dict[str, Any]) -> dict[str, Any]:
-    """A value that may also be written as a ${...} template (spec.py renders
-    templates in any layer value, list items included)."""
+    """A value that may also be written as a ${...} template (the spec reader
+    renders templates in any layer value, list items included:
+    engine/spec/state.py, BuildState.value)."""
     return {"anyOf": [schema, TEMPLATE_REF]}
 
 
@@ -151,7 +154,7 @@ def key_schema(kind: str, key: str) -> dict[str, Any]:
     doc = spec.doc
     out: dict[str, Any] = dict(frag) if frag is not None else {}
     if not spec.required:
-        # ~ (null) on an optional key means "the default" (spec.py)
+        # ~ (null) on an optional key means "the default" (engine/spec/layer.py)
         out = {"anyOf": [out, {"type": "null"}]} if out else {}
     suffix = "required" if spec.required else (f"default {spec.default!r}" if spec.default is not None else "optional")
     out = _doc(out, f"{doc} ({suffix})" if doc else suffix)
@@ -396,7 +399,9 @@ def build_schema() -> dict[str, Any]:
         "$schema": DIALECT,
         "$id": SCHEMA_ID,
         "title": f"cnnsize spec (format version {FORMAT_VERSION})",
-        "description": "A CNN architecture for cnnsize: input shape, layers, blocks and budgets. Reference: docs/spec.md.",
+        "description": (
+            "A CNN architecture for cnnsize: input shape, layers, blocks and budgets. Reference: docs/spec.md."
+        ),
         "type": "object",
         "required": ["cnnsize", "name", "input", "layers"],
         "properties": top_props,

@@ -35,7 +35,8 @@ def render_text(results: list[Result]) -> list[str]:
     for r in results:
         if r.status == "invalid":
             lines.append(
-                f"{r.spec}: invalid spec ({len(r.diagnostics)} error{'s' if len(r.diagnostics) != 1 else ''}, see above)"
+                f"{r.spec}: invalid spec ({len(r.diagnostics)} error{'s' if len(r.diagnostics) != 1 else ''}, see "
+                "above)"
             )
             continue
         if not r.outcomes:

@@ -77,7 +77,8 @@ def _layer_chart(layers: list[dict[str, Any]], totals: dict[str, Any], exact: bo
     width = label_w + 3 * (panel_w + gap)
     height = top + n * row + 10
     out = [
-        f'<svg role="img" aria-label="per-layer params, MACs and activation memory" width="{width}" height="{height}" viewBox="0 0 {width} {height}">'
+        f'<svg role="img" aria-label="per-layer params, MACs and activation memory" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}">'
     ]
     for i in range(n):
         if i % 2 == 0:
@@ -85,7 +86,9 @@ def _layer_chart(layers: list[dict[str, Any]], totals: dict[str, Any], exact: bo
     for i, layer in enumerate(layers):
         y = top + i * row + row * 0.72
         out.append(
-            f'<text x="{label_w - 8}" y="{y:.1f}" font-size="{font}" text-anchor="end" fill="#1d2329"><title>{escape(layer["name"])} ({escape(layer["type"])})</title>{escape(_short(layer["name"]))}</text>'
+            f'<text x="{label_w - 8}" y="{y:.1f}" font-size="{font}" text-anchor="end" '
+            f'fill="#1d2329"><title>{escape(layer["name"])} '
+            f"({escape(layer['type'])})</title>{escape(_short(layer['name']))}</text>"
         )
     for s, (key, label, kind, color) in enumerate(SERIES):
         x0 = label_w + s * (panel_w + gap)
@@ -93,7 +96,8 @@ def _layer_chart(layers: list[dict[str, Any]], totals: dict[str, Any], exact: bo
         peak = max((layer[key] for layer in layers), default=0)
         out.append(f'<text x="{x0}" y="18" font-size="14" font-weight="600" fill="{color}">{escape(label)}</text>')
         out.append(
-            f'<text x="{x0}" y="35" font-size="11" fill="#59636e">total {escape(u.value(total, kind, exact))}; bars scaled to the largest layer</text>'
+            f'<text x="{x0}" y="35" font-size="11" fill="#59636e">total {escape(u.value(total, kind, exact))}; bars '
+            "scaled to the largest layer</text>"
         )
         out.append(f'<line x1="{x0}" y1="{top - 3}" x2="{x0}" y2="{height - 6}" stroke="#adb5bd" stroke-width="1"/>')
         for i, layer in enumerate(layers):
@@ -104,11 +108,13 @@ def _layer_chart(layers: list[dict[str, Any]], totals: dict[str, Any], exact: bo
             tip = f"{layer['name']}: {label} {u.exact_text(v, kind)}{share}"
             if w > 0:
                 out.append(
-                    f'<rect x="{x0}" y="{y + 2}" width="{max(w, 1.0):.1f}" height="{row - 4}" fill="{color}" rx="1"><title>{escape(tip)}</title></rect>'
+                    f'<rect x="{x0}" y="{y + 2}" width="{max(w, 1.0):.1f}" height="{row - 4}" fill="{color}" '
+                    f'rx="1"><title>{escape(tip)}</title></rect>'
                 )
             text = u.value(v, kind, exact) + share if v else "0"
             out.append(
-                f'<text x="{x0 + w + 4:.1f}" y="{y + row * 0.72:.1f}" font-size="{font - 1}" fill="#3b434b">{escape(text)}</text>'
+                f'<text x="{x0 + w + 4:.1f}" y="{y + row * 0.72:.1f}" font-size="{font - 1}" '
+                f'fill="#3b434b">{escape(text)}</text>'
             )
     out.append("</svg>")
     return "\n".join(out)
@@ -167,18 +173,21 @@ def render(a: Any, exact: bool = False) -> str:
     body.append('<section class="cards">')
     for label, text, ex in u.summary(d, exact):
         body.append(
-            f'<div class="card"><div class="k">{escape(label)}</div><div class="v" title="{escape(ex)}">{escape(text)}</div></div>'
+            f'<div class="card"><div class="k">{escape(label)}</div><div class="v" '
+            f'title="{escape(ex)}">{escape(text)}</div></div>'
         )
     body.append("</section>")
     body += [
         "<h2>Where the cost sits</h2>",
         "<figure>",
         _layer_chart(d["layers"], d["totals"], exact),
-        "<figcaption>One row per layer; each series is scaled to its largest layer, with the layer's share of the model total in brackets. Hover for exact values.</figcaption>",
+        "<figcaption>One row per layer; each series is scaled to its largest layer, with the layer's share of the "
+        "model total in brackets. Hover for exact values.</figcaption>",
         "</figure>",
         "<h2>Per layer</h2>",
         _table([(h, num[k]) for k, h, _t in cols], rows, total),
-        f"<footer>cnnsize {escape(d['cnnsize_version'])} · convention {escape(d['convention'])}: {escape(d['convention_definition'])}"
+        f"<footer>cnnsize {escape(d['cnnsize_version'])} · convention {escape(d['convention'])}: "
+        f"{escape(d['convention_definition'])}"
         + (f" · spec {escape(d['spec'])}" if d.get("spec") else "")
         + "</footer>",
     ]
@@ -197,12 +206,14 @@ def _compare_chart(d: dict[str, Any], exact: bool) -> str:
     nrows = -(-len(rows) // per_row)
     width, height = per_row * panel_w, nrows * panel_h
     out = [
-        f'<svg role="img" aria-label="models compared per metric" width="{width}" height="{height}" viewBox="0 0 {width} {height}">'
+        f'<svg role="img" aria-label="models compared per metric" width="{width}" height="{height}" viewBox="0 0 '
+        f'{width} {height}">'
     ]
     for idx, row in enumerate(rows):
         x0, y0 = (idx % per_row) * panel_w, (idx // per_row) * panel_h
         out.append(
-            f'<text x="{x0 + 4}" y="{y0 + 18}" font-size="13" font-weight="600" fill="#1d2329">{escape(row["label"])}</text>'
+            f'<text x="{x0 + 4}" y="{y0 + 18}" font-size="13" font-weight="600" '
+            f'fill="#1d2329">{escape(row["label"])}</text>'
         )
         vals = [v or 0 for v in row["values"]]
         peak = max(vals, default=0)
@@ -211,14 +222,18 @@ def _compare_chart(d: dict[str, Any], exact: bool) -> str:
             y = y0 + 28 + j * (bar_h + 4)
             w = 0.0 if not peak else bar_max * v / peak
             out.append(
-                f'<text x="{x0 + label_w - 6}" y="{y + bar_h * 0.75:.1f}" font-size="11" text-anchor="end" fill="#3b434b">{escape(_short(name, 18))}</text>'
+                f'<text x="{x0 + label_w - 6}" y="{y + bar_h * 0.75:.1f}" font-size="11" text-anchor="end" '
+                f'fill="#3b434b">{escape(_short(name, 18))}</text>'
             )
             if w > 0:
                 out.append(
-                    f'<rect x="{x0 + label_w}" y="{y}" width="{max(w, 1.0):.1f}" height="{bar_h}" fill="{colors[j % len(colors)]}" rx="1"><title>{escape(name)}: {escape(u.exact_text(v, row["kind"]))}</title></rect>'
+                    f'<rect x="{x0 + label_w}" y="{y}" width="{max(w, 1.0):.1f}" height="{bar_h}" '
+                    f'fill="{colors[j % len(colors)]}" rx="1"><title>{escape(name)}: '
+                    f"{escape(u.exact_text(v, row['kind']))}</title></rect>"
                 )
             out.append(
-                f'<text x="{x0 + label_w + w + 4:.1f}" y="{y + bar_h * 0.75:.1f}" font-size="11" fill="#3b434b">{escape(u.value(v, row["kind"], exact))}</text>'
+                f'<text x="{x0 + label_w + w + 4:.1f}" y="{y + bar_h * 0.75:.1f}" font-size="11" '
+                f'fill="#3b434b">{escape(u.value(v, row["kind"], exact))}</text>'
             )
     out.append("</svg>")
     return "\n".join(out)
@@ -237,7 +252,8 @@ def render_compare(d: dict[str, Any], exact: bool = False) -> str:
     body = [
         "<header>",
         f"<h1>{escape(' vs '.join(names) if len(names) <= 4 else f'{len(names)} models compared')}</h1>",
-        f'<p class="sub">batch {d["batch"]} · {escape(d["dtype"])} · convention {escape(d["convention"])} · ratios are to {escape(names[0])}</p>',
+        f'<p class="sub">batch {d["batch"]} · {escape(d["dtype"])} · convention {escape(d["convention"])} · ratios '
+        f"are to {escape(names[0])}</p>",
         "</header>",
         "<h2>Side by side</h2>",
         _table(head, rows),
@@ -246,6 +262,7 @@ def render_compare(d: dict[str, Any], exact: bool = False) -> str:
         _compare_chart(d, exact),
         "<figcaption>Each panel is scaled to the largest model for that metric. Hover for exact values.</figcaption>",
         "</figure>",
-        f"<footer>cnnsize {escape(d['cnnsize_version'])} · specs: {escape(', '.join(m['spec'] for m in d['models']))}</footer>",
+        f"<footer>cnnsize {escape(d['cnnsize_version'])} · specs: "
+        f"{escape(', '.join(m['spec'] for m in d['models']))}</footer>",
     ]
     return _page(f"cnnsize: {' vs '.join(names)}", body)

@@ -81,7 +81,8 @@ def render(a: Any, exact: bool = False) -> str:
     t = d["totals"]
     caption = (
         f"{esc(d['model'])}: size and cost per layer (input {_cell(u.shape(d['input']), 'shape')}, batch {d['batch']}, "
-        f"{esc(d['dtype'])}, convention {esc(d['convention'])}). Peak inference memory {esc(u.value(t['peak_activation_bytes'], 'bytes', exact))}."
+        f"{esc(d['dtype'])}, convention {esc(d['convention'])}). Peak inference memory "
+        f"{esc(u.value(t['peak_activation_bytes'], 'bytes', exact))}."
     )
     return _tabular(head, rows, align, caption, f"tab:cnnsize-{_label(d['model'])}", foot)
 
@@ -94,5 +95,8 @@ def render_compare(d: dict[str, Any], exact: bool = False) -> str:
         vals, ratios = u.compare_cells(row, exact)
         rows.append([esc(row["label"]), *(_cell(v, row["kind"]) for v in vals), *(_ratio(r) for r in ratios)])
     align = "l" + "r" * (len(head) - 1)
-    caption = f"{', '.join(esc(n) for n in names)} compared (batch {d['batch']}, {esc(d['dtype'])}, convention {esc(d['convention'])}); ratios are to {esc(names[0])}."
+    caption = (
+        f"{', '.join(esc(n) for n in names)} compared (batch {d['batch']}, {esc(d['dtype'])}, convention "
+        f"{esc(d['convention'])}); ratios are to {esc(names[0])}."
+    )
     return _tabular(head, rows, align, caption, "tab:cnnsize-compare")

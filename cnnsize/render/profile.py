@@ -119,22 +119,28 @@ def _notes(d: dict[str, Any]) -> list[str]:
     p = d["device_profile"]
     peaks = ", ".join(f"{k} {v / 1e9:,.1f} GFLOP/s" for k, v in p["matrix_flops_per_s"].items())
     lines = [
-        f"FLOPs: convention {d['flops_convention']} (estimate) vs torch.utils.flop_counter.FlopCounterMode (measured), whole batch",
+        f"FLOPs: convention {d['flops_convention']} (estimate) vs torch.utils.flop_counter.FlopCounterMode "
+        "(measured), whole batch",
         f"device profile: {p['name']}: {peaks}; bandwidth {p['bandwidth_bytes_per_s'] / 1e9:,.1f} GB/s; {p['source']}",
-        "roofline = max(work FLOPs / peak, bytes moved / bandwidth) per layer; ratio = measured / roofline (1 = at the roofline; above 1 = slower)",
-        f"time: sum of layer medians {_t(t['time_layers_s'])} (forward hooks); whole forward without hooks, median {_t(t['time_forward_s'])}; "
+        "roofline = max(work FLOPs / peak, bytes moved / bandwidth) per layer; ratio = measured / roofline (1 = at "
+        "the roofline; above 1 = slower)",
+        f"time: sum of layer medians {_t(t['time_layers_s'])} (forward hooks); whole forward without hooks, median "
+        f"{_t(t['time_forward_s'])}; "
         f"per-layer ratio from {_ratio(t['time_ratio_min'])} to {_ratio(t['time_ratio_max'])}",
-        f"peak memory: estimate {human(t['peak_bytes'], binary=True)} (params + buffers + peak activations), measured {human(t['measured_peak_bytes'], binary=True)}; "
+        f"peak memory: estimate {human(t['peak_bytes'], binary=True)} (params + buffers + peak activations), measured "
+        f"{human(t['measured_peak_bytes'], binary=True)}; "
         f"measured as {t['peak_method']}; max RSS grew {human(t['maxrss_growth_bytes'], binary=True)}",
     ]
     m = d.get("memory_check")
     if m:
         lines.append(
-            f"memory check: needed {human(m['with_margin'], binary=True)} with margin, available {human(m['available_bytes'], binary=True)} ({m['available_source']})"
+            f"memory check: needed {human(m['with_margin'], binary=True)} with margin, available "
+            f"{human(m['available_bytes'], binary=True)} ({m['available_source']})"
         )
     if t["mismatched_layers"]:
         lines.append(
-            f"{t['mismatched_layers']} layer(s) where an estimate and the run disagree: see 'check' (this is a cnnsize bug; please report it)"
+            f"{t['mismatched_layers']} layer(s) where an estimate and the run disagree: see 'check' (this is a cnnsize "
+            "bug; please report it)"
         )
     return lines
 

@@ -87,7 +87,8 @@ def render_chart(data: dict[str, Any], metric: str) -> str:
 def render_md(data: dict[str, Any], exact: bool, charts: list[str]) -> str:
     head = ["input", "batch", *(t for _k, t, _b in COLUMNS), "note"]
     lines = [
-        f"**{data['model']}**: sweep, {data['dtype']}, convention {data['convention']}, training with {data['optimizer']}",
+        f"**{data['model']}**: sweep, {data['dtype']}, convention {data['convention']}, training with "
+        f"{data['optimizer']}",
         "",
         "| " + " | ".join(head) + " |",
         "|" + "|".join(["---", "---:", *(["---:"] * len(COLUMNS)), "---"]) + "|",

@@ -72,7 +72,8 @@ def _summary(a: Analysis, exact: bool) -> str:
     t = a.totals
     b = lambda v: _n(v, exact, True)  # noqa: E731
     return (
-        f"params {_n(t['params'], exact)} ({b(t['param_bytes'])})   MACs {_n(t['macs'], exact)}   FLOPs {_n(t['flops'], exact)}\n"
+        f"params {_n(t['params'], exact)} ({b(t['param_bytes'])})   MACs {_n(t['macs'], exact)}   FLOPs "
+        f"{_n(t['flops'], exact)}\n"
         f"activations {b(t['activation_bytes'])}   peak inference {b(t['peak_activation_bytes'])}   "
         f"training ({a.optimizer}, batch {a.batch}) {b(t['training_bytes'])}"
     )
@@ -84,7 +85,7 @@ def render(a: Analysis, console: Any, exact: bool = False) -> None:
 
     table = Table(title=_title(a), box=box.SIMPLE_HEAD, show_footer=True, title_justify="left")
     for name, footer, justify in _columns(a, exact):
-        table.add_column(name, footer=footer, justify=justify, no_wrap=True, min_width=5 if name == "layer" else None)  # type: ignore[arg-type]
+        table.add_column(name, footer=footer, justify=justify, no_wrap=True, min_width=5 if name == ("layer") else None)  # type: ignore[arg-type]
     for row in _rows(a, exact):
         table.add_row(*row)
     console.print(table)

@@ -133,7 +133,8 @@ def render_md(data: dict[str, Any]) -> str:
         "come from `cnnsize/data/seed_tables.yaml` (explained in docs/tables_notes.md); every computed",
         "value comes from analysing the spec.",
         "",
-        f"{len(data['tables'])} table{'s' if len(data['tables']) != 1 else ''}, {nrows} figures: {c['exact']} exact, {c['rounded']} rounded, "
+        f"{len(data['tables'])} table{'s' if len(data['tables']) != 1 else ''}, {nrows} figures: {c['exact']} exact, "
+        f"{c['rounded']} rounded, "
         f"{c['does-not-add-up']} do not add up, {c['not-computed']} not computed.",
         "",
     ]
@@ -227,6 +228,7 @@ def render_table(data: dict[str, Any], console: Any) -> None:
         console.print()
     c = summary(data)
     console.print(
-        f"{sum(c.values())} figures: {c['exact']} exact, {c['rounded']} rounded, {c['does-not-add-up']} do not add up, {c['not-computed']} not computed",
+        f"{sum(c.values())} figures: {c['exact']} exact, {c['rounded']} rounded, {c['does-not-add-up']} do not add "
+        f"up, {c['not-computed']} not computed",
         highlight=False,
     )
