@@ -10,6 +10,8 @@ from cnnsize.engine.errors import RuleError
 from cnnsize.engine.geometry import RF, AxisRF, _div, per_axis, resolve_padding
 from cnnsize.engine.registry import (
     Key,
+    Missing,
+    OnnxMap,
     Result,
     Shape,
     Tensor,
@@ -17,6 +19,7 @@ from cnnsize.engine.registry import (
     axes_value,
     call_args,
     flat_rf,
+    onnx_pads,
     ops_of,
     register,
     rf_of,
@@ -58,6 +61,32 @@ def _flatten_from(imp: Any, node: Any, target: Any) -> None:
         imp.add(node, "reshape", {"shape": list(imp.out_shape(node) or ())})
 
 
+def _flatten_onnx(imp: Any, node: Any) -> None:
+    src = imp.in_shape(node)
+    axis = int(imp.attr(node, "axis", 1))
+    rank = len(src) + 1 if src is not None else 0
+    if (axis + rank if axis < 0 else axis) != 1:
+        imp.unsupported(node, f"at axis {axis} (the batch axis must stay apart: axis 1)")
+        return
+    imp.add(node, "flatten", {})
+
+
+def _reshape_onnx(imp: Any, node: Any) -> None:
+    """Reshape, Squeeze, Unsqueeze: the target is ONNX's inferred output shape."""
+    out = imp.shape(node.output[0])
+    src = imp.in_shape(node)
+    if out is None or src is None:
+        imp.unsupported(node, "whose output shape ONNX shape inference cannot tell")
+        return
+    if prod(out) != prod(src):
+        imp.unsupported(node, f"from {list(src)} to {list(out)} per sample (moves values across the batch axis)")
+        return
+    if len(out) == 1 and len(src) > 1:
+        imp.add(node, "flatten", {}, [node.input[0]])
+    else:
+        imp.add(node, "reshape", {"shape": list(out)}, [node.input[0]])
+
+
 @register(
     "flatten",
     {},
@@ -67,6 +96,7 @@ def _flatten_from(imp: Any, node: Any, target: Any) -> None:
     from_torch=(
         TorchMap(_flatten_from, modules=("torch.nn.Flatten",), functions=("torch.flatten",), methods=("flatten",)),
     ),
+    from_onnx=(OnnxMap(_flatten_onnx, ("Flatten",)),),
 )
 def flatten(p: dict[str, Any], ins: list[Tensor]) -> Result:
     return Result((prod(ins[0].shape),), rf=flat_rf(ins[0]))
@@ -101,6 +131,7 @@ def _reshape_from(imp: Any, node: Any, target: Any) -> None:
             methods=("view", "reshape"),
         ),
     ),
+    from_onnx=(OnnxMap(_reshape_onnx, ("Reshape", "Squeeze", "Unsqueeze")),),
 )
 def reshape(p: dict[str, Any], ins: list[Tensor]) -> Result:
     x = ins[0]
@@ -167,6 +198,30 @@ def _pad_from(imp: Any, node: Any, target: Any) -> None:
 _PAD_MODES = {"Reflection": "reflect", "Replication": "replicate", "Circular": "circular"}
 
 
+_ONNX_PAD_MODES = {"constant": "constant", "reflect": "reflect", "edge": "replicate", "wrap": "circular"}
+
+
+def _pad_onnx(imp: Any, node: Any) -> None:
+    src = imp.in_shape(node)
+    pads = imp.attr(node, "pads")
+    if pads is None and len(node.input) > 1 and node.input[1]:
+        pads = imp.const_value(node.input[1])
+    if src is None or pads is None or (len(node.input) > 3 and node.input[3]):
+        imp.unsupported(node, "without constant pads over every axis")
+        return
+    rank = len(src) + 1
+    pads = [int(v) for v in pads]
+    if len(pads) != 2 * rank or pads[0] or pads[1] or pads[rank] or pads[rank + 1] or min(pads) < 0:
+        imp.unsupported(node, f"with pads {pads} (only non-negative spatial padding has a spec form)")
+        return
+    spatial_pads = pads[2:rank] + pads[rank + 2 :]
+    mode = _ONNX_PAD_MODES.get(str(imp.attr(node, "mode", "constant")))
+    if mode is None:
+        imp.unsupported(node, f"in mode {imp.attr(node, 'mode')}")
+        return
+    imp.add(node, "pad", {"padding": onnx_pads(spatial_pads, rank - 2), "mode": mode}, [node.input[0]])
+
+
 @register(
     "pad",
     {
@@ -190,6 +245,7 @@ _PAD_MODES = {"Reflection": "reflect", "Replication": "replicate", "Circular": "
             functions=("torch.nn.functional.pad",),
         ),
     ),
+    from_onnx=(OnnxMap(_pad_onnx, ("Pad",)),),
 )
 def pad(p: dict[str, Any], ins: list[Tensor]) -> Result:
     x = ins[0]
@@ -254,6 +310,27 @@ def _upsample_from(imp: Any, node: Any, target: Any) -> None:
     imp.add(node, "upsample", {"scale": axes_value([int(s) for s in sc]), "mode": mode})
 
 
+def _resize_onnx(imp: Any, node: Any) -> None:
+    src, out = imp.in_shape(node), imp.shape(node.output[0])
+    if src is None or out is None or len(src) < 2 or out[0] != src[0]:
+        imp.unsupported(node, "whose output shape ONNX cannot infer, or that resizes channels")
+        return
+    nd = len(src) - 1
+    mode = str(imp.attr(node, "mode", "nearest"))
+    kind = {"nearest": "nearest", "cubic": "bicubic"}.get(mode)
+    if mode in ("linear", "bilinear"):
+        kind = {1: "linear", 2: "bilinear", 3: "trilinear"}.get(nd)
+    if kind is None:
+        imp.unsupported(node, f"in mode {mode} on {nd} spatial axes")
+        return
+    sp_in, sp_out = src[1:], out[1:]
+    if all(o % n == 0 for n, o in zip(sp_in, sp_out)):
+        p: dict[str, Any] = {"scale": axes_value([o // n for n, o in zip(sp_in, sp_out)])}
+    else:
+        p = {"size": axes_value(list(sp_out))}
+    imp.add(node, "upsample", {**p, "mode": kind}, [node.input[0]])
+
+
 @register(
     "upsample",
     {
@@ -267,6 +344,7 @@ def _upsample_from(imp: Any, node: Any, target: Any) -> None:
     from_torch=(
         TorchMap(_upsample_from, modules=("torch.nn.Upsample",), functions=("torch.nn.functional.interpolate",)),
     ),
+    from_onnx=(OnnxMap(_resize_onnx, ("Resize", "Upsample")),),
 )
 def upsample(p: dict[str, Any], ins: list[Tensor]) -> Result:
     x = ins[0]
@@ -316,6 +394,14 @@ def _dropout_from(imp: Any, node: Any, target: Any) -> None:
     imp.add(node, "dropout", {"p": float(p)})
 
 
+def _dropout_onnx(imp: Any, node: Any) -> None:
+    ratio = imp.attr(node, "ratio")
+    if ratio is None and len(node.input) > 1 and node.input[1]:
+        v = imp.const_value(node.input[1])
+        ratio = v[0] if v else None
+    imp.add(node, "dropout", {"p": round(float(0.5 if ratio is None else ratio), 6)}, [node.input[0]])
+
+
 @register(
     "dropout",
     {"p": Key(t_number(0, maximum=1), "dropout probability (training only)", 0.5)},
@@ -329,6 +415,7 @@ def _dropout_from(imp: Any, node: Any, target: Any) -> None:
             functions=tuple(f"torch.nn.functional.dropout{n}" for n in ("", "1d", "2d", "3d")),
         ),
     ),
+    from_onnx=(OnnxMap(_dropout_onnx, ("Dropout",)),),
     pointwise=True,
 )
 def dropout(p: dict[str, Any], ins: list[Tensor]) -> Result:
@@ -339,6 +426,10 @@ def _identity_from(imp: Any, node: Any, m: Any) -> None:
     imp.add(node, "identity", {})
 
 
+def _identity_onnx(imp: Any, node: Any) -> None:
+    imp.add(node, "identity", {}, [node.input[0]])
+
+
 @register(
     "identity",
     {},
@@ -346,6 +437,7 @@ def _identity_from(imp: Any, node: Any, m: Any) -> None:
     summary="identity (zero cost)",
     to_torch=_layer("Identity"),
     from_torch=(TorchMap(_identity_from, modules=("torch.nn.Identity",)),),
+    from_onnx=(OnnxMap(_identity_onnx, ("Identity",)),),
     pointwise=True,
 )
 def identity(p: dict[str, Any], ins: list[Tensor]) -> Result:
@@ -373,6 +465,14 @@ def _pixel_shuffle_from(imp: Any, node: Any, target: Any) -> None:
     imp.add(node, "pixel_shuffle", {"scale": int(r)})
 
 
+def _depth_to_space_onnx(imp: Any, node: Any) -> None:
+    if imp.attr(node, "mode", "DCR") != "CRD":
+        # DCR orders channels differently from torch's pixel_shuffle (the same counts, another layout)
+        imp.unsupported(node, "in DCR mode (cnnsize's pixel_shuffle is CRD, torch's order)")
+        return
+    imp.add(node, "pixel_shuffle", {"scale": int(imp.attr(node, "blocksize"))}, [node.input[0]])
+
+
 @register(
     "pixel_shuffle",
     {"scale": Key(t_int(1), "upscaling factor r: C*r^2 channels become C, each spatial size times r", required=True)},
@@ -385,6 +485,7 @@ def _pixel_shuffle_from(imp: Any, node: Any, target: Any) -> None:
             _pixel_shuffle_from, modules=("torch.nn.PixelShuffle",), functions=("torch.nn.functional.pixel_shuffle",)
         ),
     ),
+    from_onnx=(OnnxMap(_depth_to_space_onnx, ("DepthToSpace",)),),
 )
 def pixel_shuffle(p: dict[str, Any], ins: list[Tensor]) -> Result:
     x = ins[0]
@@ -442,6 +543,7 @@ def _channel_shuffle_from(imp: Any, node: Any, target: Any) -> None:
             functions=("torch.nn.functional.channel_shuffle",),  # the same object as torch.channel_shuffle
         ),
     ),
+    from_onnx=Missing("ONNX writes it as Reshape, Transpose, Reshape; Transpose has no kind (issue 14: left)"),
 )
 def channel_shuffle(p: dict[str, Any], ins: list[Tensor]) -> Result:
     x = ins[0]

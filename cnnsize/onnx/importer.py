@@ -1,0 +1,619 @@
+"""An ONNX model to a cnnsize spec, through the layer registry.
+
+Each node of the graph is looked up by operator type in the ``from_onnx``
+mappings of the registry (:class:`cnnsize.engine.registry.OnnxMap`, declared
+beside each kind's rule); the mapping reads the node's attributes and constant
+inputs through :class:`_Importer` and adds one spec layer. Nodes whose inputs
+are all constants (initializers, ``Constant``, ``Shape`` of a tensor) compute
+shapes or weights, not activations: they are folded, not layers.
+
+Shapes come from ``onnx.shape_inference.infer_shapes(data_prop=True)`` with the
+graph input's symbolic batch set to 1 (specs are per sample; ``--batch`` is
+applied by the analysis). Parameters are the initializers as stored: when the
+exporter folded BatchNormalization into a Conv, the spec has the Conv's bias
+and no batchnorm, and the spec's header says which layers were folded.
+
+Every operator the registry does not know, and every known operator in a form
+no kind expresses, is collected and reported together in one
+:class:`OnnxImportError` (each with the node's name and operator type): the
+importer never counts an unknown node as zero.
+
+``onnx`` is imported here only, lazily; the analysis path imports neither
+onnx nor torch.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from cnnsize.engine.kinds import RULES
+from cnnsize.engine.registry import Missing
+
+# ops whose output depends only on the shape of their input, never its values
+SHAPE_ONLY = frozenset({"Shape", "Size"})
+# small constant tensors whose values a converter may read (axes, pads, scales)
+MAX_CONST_VALUES = 4096
+
+
+class Problem:
+    __slots__ = ("code", "message", "hint", "node", "op")
+
+    def __init__(self, code: str, message: str, hint: str = "", node: str | None = None, op: str | None = None) -> None:
+        self.code = code
+        self.message = message
+        self.hint = hint
+        self.node = node
+        self.op = op
+
+
+class OnnxImportError(Exception):
+    """Every problem of one import; :meth:`spec_error` makes the engine's
+    SpecError of them (exit 3, located at the file and node)."""
+
+    def __init__(self, path: str, problems: list[Problem]) -> None:
+        super().__init__("; ".join(p.message for p in problems))
+        self.path = path
+        self.problems = problems
+
+    def spec_error(self) -> Any:
+        from cnnsize.engine.errors import Diagnostic, Loc, SpecError
+
+        return SpecError(
+            [Diagnostic(p.code, p.message, p.hint, Loc(self.path, 0, 0), p.node, p.op) for p in self.problems]
+        )
+
+
+class Layer:
+    __slots__ = ("name", "kind", "params", "inputs", "note", "shape", "node", "op")
+
+    def __init__(
+        self,
+        name: str,
+        kind: str,
+        params: dict[str, Any],
+        inputs: list[str],
+        note: str,
+        shape: tuple[int, ...] | None,
+        node: str,
+        op: str,
+    ) -> None:
+        self.name = name
+        self.kind = kind
+        self.params = params
+        self.inputs = inputs  # layer names
+        self.note = note
+        self.shape = shape  # ONNX's inferred per-sample shape of its output (None: unknown)
+        self.node = node
+        self.op = op
+
+
+class ImportResult:
+    __slots__ = ("yaml", "layers", "notes", "folded", "static")
+
+    def __init__(self, yaml: str, layers: list[Layer], notes: list[str], folded: list[str], static: int) -> None:
+        self.yaml = yaml
+        self.layers = layers
+        self.notes = notes
+        self.folded = folded  # layers whose BatchNormalization the exporter folded into them
+        self.static = static  # nodes folded as constant or shape computation
+
+
+_TABLE: dict[str, Any] = {}
+
+
+def onnx_table() -> dict[str, Any]:
+    """ONNX op type -> converter, from every registry entry's ``from_onnx``;
+    two kinds claiming one op type is an error."""
+    if not _TABLE:
+        owner: dict[str, str] = {}
+        for kind, rule in RULES.items():
+            if isinstance(rule.from_onnx, Missing):
+                continue
+            for om in rule.from_onnx:
+                for op in om.ops:
+                    if op in owner and owner[op] != kind:
+                        raise ValueError(f"ONNX {op} is mapped by both {owner[op]!r} and {kind!r}")
+                    _TABLE[op], owner[op] = om.convert, kind
+    return _TABLE
+
+
+def supported_ops() -> dict[str, list[str]]:
+    """kind -> the ONNX op types it maps (for docs)."""
+    out: dict[str, list[str]] = {}
+    for kind, rule in RULES.items():
+        if not isinstance(rule.from_onnx, Missing):
+            out[kind] = [op for om in rule.from_onnx for op in om.ops]
+    return out
+
+
+def not_installed(path: str, exc: ImportError) -> Any:
+    """The SpecError for an .onnx file where the onnx package is missing."""
+    from cnnsize.engine.errors import Diagnostic, Loc, SpecError
+
+    return SpecError([Diagnostic("onnx-not-installed", str(exc), "pip install 'cnnsize[onnx]'", Loc(path, 0, 0))])
+
+
+def _onnx() -> Any:
+    try:
+        import onnx
+    except ImportError:
+        raise ImportError("reading ONNX files needs the onnx package: pip install 'cnnsize[onnx]'") from None
+    return onnx
+
+
+def read_model(path: str) -> Any:
+    """The ModelProto at ``path`` (weights left where they are: only their
+    shapes are read), or OnnxImportError for a file that is not a usable model."""
+    onnx = _onnx()
+
+    def _fail(code: str, message: str, hint: str = "", node: str | None = None, op: str | None = None) -> Any:
+        return OnnxImportError(path, [Problem(code, message, hint, node, op)])
+
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise _fail("onnx-unreadable", f"cannot read the file: {exc.strerror or exc}") from None
+    try:
+        model = onnx.ModelProto()
+        model.ParseFromString(data)
+    except Exception as exc:  # noqa: BLE001 - protobuf's DecodeError and friends
+        raise _fail(
+            "onnx-not-a-model",
+            f"not an ONNX model: the file does not decode as one ({type(exc).__name__})",
+            "a truncated download or another format; re-export the model",
+        ) from None
+    if model.ir_version <= 0 or not model.HasField("graph") or not model.graph.node:
+        raise _fail("onnx-not-a-model", "not an ONNX model: no IR version or no graph nodes", "re-export the model")
+    if model.ir_version > onnx.IR_VERSION:
+        raise _fail(
+            "onnx-opset",
+            f"IR version {model.ir_version} is newer than this onnx package reads ({onnx.IR_VERSION})",
+            "upgrade onnx, or export with an older IR version",
+        )
+    newest = onnx.defs.onnx_opset_version()
+    for imp in model.opset_import:
+        if imp.domain in ("", "ai.onnx") and imp.version > newest:
+            raise _fail(
+                "onnx-opset",
+                f"opset {imp.version} is newer than this onnx package knows ({newest})",
+                "upgrade onnx, or export with an older opset (torch.onnx.export(..., opset_version=...))",
+            )
+    _check_order(path, model.graph)
+    return model
+
+
+def _check_order(path: str, graph: Any) -> None:
+    """Every node input is produced earlier (ONNX requires topological order):
+    a dangling input or a cycle, located at the node."""
+    known = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
+    later = {o: n for n in graph.node for o in n.output}
+    for idx, n in enumerate(graph.node):
+        for i in n.input:
+            if i not in known:
+                nm = n.name or f"{n.op_type}_{idx}"
+                if i in later:
+                    msg = f"input '{i}' is produced by node '{later[i].name}' after this one (a cycle, or nodes out of order)"
+                else:
+                    msg = f"input '{i}' is produced by no node and is neither a graph input nor an initializer"
+                code = "onnx-dangling-input"
+                raise OnnxImportError(path, [Problem(code, msg, "the graph is not a valid ONNX model", nm, n.op_type)])
+        known.update(n.output)
+
+
+def _dims(ttype: Any) -> list[Any] | None:
+    if not ttype.HasField("tensor_type") or not ttype.tensor_type.HasField("shape"):
+        return None
+    return [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in ttype.tensor_type.shape.dim]
+
+
+class _Importer:
+    """The state of one import; converters call :meth:`add`, :meth:`alias`,
+    :meth:`unsupported` and read the node through the accessors."""
+
+    def __init__(self, path: str, model: Any, input_shape: tuple[int, ...] | None, name: str | None) -> None:
+        self.path = path
+        self.model = model
+        self.graph = model.graph
+        self.name = name or model.graph.name or os.path.splitext(os.path.basename(path))[0]
+        self.requested = input_shape
+        self.opset = next((int(i.version) for i in model.opset_import if i.domain in ("", "ai.onnx")), 1)
+        self.problems: list[Problem] = []
+        self.notes: list[str] = []
+        self.folded: list[str] = []
+        self.layers: list[Layer] = []
+        self.tensor_layer: dict[str, str] = {}  # tensor name -> layer name (graph input: "input")
+        self.used: set[str] = {"input"}
+        self.static: set[str] = set()  # tensors that are constants or shape computations
+        self.const_dims: dict[str, tuple[int, ...]] = {}
+        self.const_proto: dict[str, Any] = {}
+        self.shapes: dict[str, tuple[int, ...]] = {}  # full shapes, batch included
+        self.n_static = 0
+        self.input_shape: tuple[int, ...] = ()
+        self.node: Any = None
+        self.node_name = ""
+
+    # -- problems ------------------------------------------------------------------
+
+    def _fail(self, code: str, message: str, hint: str = "") -> None:
+        self.problems.append(
+            Problem(code, message, hint, self.node_name or None, self.node.op_type if self.node else None)
+        )
+
+    def unsupported(self, node: Any, why: str, hint: str = "") -> None:
+        """A known operator in a form no kind expresses (reported with the rest)."""
+        self._fail("onnx-unsupported", f"{node.op_type} {why}", hint)
+
+    # -- accessors for converters ----------------------------------------------------
+
+    def attr(self, node: Any, name: str, default: Any = None) -> Any:
+        onnx = _onnx()
+        for a in node.attribute:
+            if a.name == name:
+                v = onnx.helper.get_attribute_value(a)
+                if isinstance(v, bytes):
+                    return v.decode()
+                if isinstance(v, list):
+                    return [x.decode() if isinstance(x, bytes) else x for x in v]
+                return v
+        return default
+
+    def is_const(self, tensor: str) -> bool:
+        return tensor in self.static
+
+    def const_shape(self, tensor: str) -> tuple[int, ...] | None:
+        """Dims of a constant (initializer or Constant output); None otherwise."""
+        return self.const_dims.get(tensor)
+
+    def const_value(self, tensor: str) -> list[Any] | None:
+        """A small constant's values as a flat list (axes, pads, scales, clip
+        bounds); None when not a constant or too large."""
+        proto = self.const_proto.get(tensor)
+        if proto is None:
+            return None
+        dims = self.const_dims.get(tensor, ())
+        n = 1
+        for d in dims:
+            n *= d
+        if n > MAX_CONST_VALUES:
+            return None
+        try:
+            from onnx import numpy_helper
+
+            return [x.item() for x in numpy_helper.to_array(proto).reshape(-1)]
+        except Exception:  # noqa: BLE001 - external data not present, an odd dtype
+            return None
+
+    def shape(self, tensor: str) -> tuple[int, ...] | None:
+        """Per-sample shape (batch axis dropped) of an activation tensor."""
+        s = self.shapes.get(tensor)
+        return s[1:] if s is not None and len(s) >= 1 else None
+
+    def in_shape(self, node: Any) -> tuple[int, ...] | None:
+        return self.shape(node.input[0]) if node.input else None
+
+    def activations(self, node: Any) -> list[str]:
+        """The node's inputs that are activations (not constants)."""
+        return [i for i in node.input if i and i not in self.static]
+
+    # -- building --------------------------------------------------------------------
+
+    def _layer_name(self, base: str) -> str:
+        base = "".join("_" if c.isspace() else c for c in base) or "layer"
+        nm, k = base, 2
+        while nm in self.used:
+            nm, k = f"{base}_{k}", k + 1
+        self.used.add(nm)
+        return nm
+
+    def add(
+        self,
+        node: Any,
+        kind: str,
+        params: dict[str, Any],
+        inputs: list[str] | None = None,
+        note: str = "",
+        then: tuple[str, dict[str, Any]] | None = None,
+    ) -> None:
+        """One spec layer for ``node`` (inputs: tensor names, default the
+        node's activation inputs); ``then`` a second layer after it (a
+        globalavgpool without keepdims: then a flatten)."""
+        ins = self.activations(node) if inputs is None else inputs
+        srcs = [self.tensor_layer[i] for i in ins]
+        out = node.output[0]
+        full = self.shape(out)
+        nm = self._layer_name(self.node_name)
+        self.layers.append(Layer(nm, kind, params, srcs, note, None if then else full, self.node_name, node.op_type))
+        if then is not None:
+            nm2 = self._layer_name(f"{self.node_name}_{then[0]}")
+            self.layers.append(Layer(nm2, then[0], then[1], [nm], "", full, self.node_name, node.op_type))
+            nm = nm2
+        self.tensor_layer[out] = nm
+
+    def alias(self, node: Any, tensor: str | None = None) -> None:
+        """The node's output is its (first activation) input's value."""
+        src = tensor if tensor is not None else self.activations(node)[0]
+        self.tensor_layer[node.output[0]] = self.tensor_layer[src]
+
+    def fold_bias(self, node: Any, act: str) -> bool:
+        """``act + constant`` where ``act`` is a bias-free fc read from a
+        MatMul and the constant one value per unit: that fc's bias (torch's
+        Linear on more than 2-D exports as MatMul then Add)."""
+        const = next((i for i in node.input if i and i != act), "")
+        layer = next((ly for ly in reversed(self.layers) if ly.name == self.tensor_layer.get(act)), None)
+        if layer is None or layer.kind != "fc" or layer.params.get("bias") or layer.op != "MatMul":
+            return False
+        if self.const_shape(const) not in ((layer.params["units"],), (1, layer.params["units"])):
+            return False
+        if sum(1 for n in self.graph.node for i in n.input if i == act) != 1:
+            return False  # the MatMul's output is read elsewhere too: not a bias
+        layer.params["bias"] = True
+        self.tensor_layer[node.output[0]] = layer.name
+        layer.shape = self.shape(node.output[0])
+        return True
+
+    def folded_bn(self, node: Any) -> bool:
+        """Whether the exporter folded a BatchNormalization into this node.
+
+        The dynamo exporter's optimizer says so in the node's metadata
+        (``FuseBatchNormIntoConv``); torch's legacy exporter leaves no trace
+        but names the weights it computed ``onnx::Conv_N`` instead of the
+        module's parameter name."""
+        for p in node.metadata_props:
+            if p.key == "pkg.onnxscript.rewriter.rule_name" and "BatchNorm" in p.value:
+                return True
+        return len(node.input) > 1 and node.input[1].startswith("onnx::")
+
+    def mark_folded(self, node: Any) -> None:
+        if self.folded_bn(node):
+            self.folded.append(self.node_name)
+
+    # -- the walk --------------------------------------------------------------------
+
+    def run(self) -> ImportResult:
+        g = self.graph
+        for t in g.initializer:
+            self.static.add(t.name)
+            self.const_dims[t.name] = tuple(int(d) for d in t.dims)
+            self.const_proto[t.name] = t
+        inputs = [i for i in g.input if i.name not in self.static]
+        if len(inputs) != 1:
+            self.node_name = ""
+            self._fail(
+                "onnx-inputs",
+                f"the graph takes {len(inputs)} inputs ({', '.join(i.name for i in inputs)}); cnnsize specs have one",
+            )
+            raise OnnxImportError(self.path, self.problems)
+        self._set_input(inputs[0])
+        self._infer()
+        self.tensor_layer[inputs[0].name] = "input"
+        table = onnx_table()
+        for idx, node in enumerate(g.node):
+            self.node = node
+            self.node_name = node.name or f"{node.op_type}_{idx}"
+            if self._fold_static(node):
+                continue
+            convert = table.get(node.op_type) if node.domain in ("", "ai.onnx") else None
+            if convert is None:
+                dom = f"{node.domain}::" if node.domain not in ("", "ai.onnx") else ""
+                self._fail(
+                    "onnx-unknown-op",
+                    f"operator {dom}{node.op_type} is not in the layer registry",
+                    "docs/import.md lists the operators cnnsize reads",
+                )
+                self._poison(node)
+                continue
+            before = len(self.problems)
+            convert(self, node)
+            if len(self.problems) > before or node.output[0] not in self.tensor_layer:
+                self._poison(node)
+        self.node, self.node_name = None, ""
+        if self.problems:
+            raise OnnxImportError(self.path, self.problems)
+        return self._emit()
+
+    def _poison(self, node: Any) -> None:
+        # later nodes still convert (every unknown op is reported in one run)
+        for o in node.output:
+            self.tensor_layer.setdefault(o, "input")
+
+    def _fold_static(self, node: Any) -> bool:
+        onnx = _onnx()
+        if node.op_type == "Constant":
+            out = node.output[0]
+            self.static.add(out)
+            for a in node.attribute:
+                if a.name == "value":
+                    self.const_dims[out] = tuple(int(d) for d in a.t.dims)
+                    self.const_proto[out] = a.t
+                elif a.name in ("value_float", "value_int"):
+                    self.const_dims[out] = ()
+                    self.const_proto[out] = onnx.helper.make_tensor(
+                        out,
+                        onnx.TensorProto.FLOAT if a.name == "value_float" else onnx.TensorProto.INT64,
+                        [],
+                        [onnx.helper.get_attribute_value(a)],
+                    )
+                elif a.name in ("value_floats", "value_ints"):
+                    vals = list(onnx.helper.get_attribute_value(a))
+                    self.const_dims[out] = (len(vals),)
+                    self.const_proto[out] = onnx.helper.make_tensor(
+                        out,
+                        onnx.TensorProto.FLOAT if a.name == "value_floats" else onnx.TensorProto.INT64,
+                        [len(vals)],
+                        vals,
+                    )
+            self.n_static += 1
+            return True
+        ins = [i for i in node.input if i]
+        if node.op_type in SHAPE_ONLY or (ins and all(i in self.static for i in ins)):
+            self.static.update(node.output)
+            if node.op_type == "Identity" and ins[0] in self.const_proto:
+                self.const_dims[node.output[0]] = self.const_dims[ins[0]]
+                self.const_proto[node.output[0]] = self.const_proto[ins[0]]
+            self.n_static += 1
+            return True
+        return False
+
+    def _set_input(self, vi: Any) -> None:
+        dims = _dims(vi.type)
+        if dims is None or len(dims) < 2:
+            self._fail("onnx-shape", f"graph input '{vi.name}' has no shape with a batch axis", "re-export with shapes")
+            raise OnnxImportError(self.path, self.problems)
+        per = dims[1:]
+        if self.requested is not None:
+            if len(self.requested) != len(per):
+                self._fail(
+                    "onnx-shape",
+                    f"--input has {len(self.requested)} sizes but the model's input '{vi.name}' has {len(per)} per sample",
+                    "give channels and the same number of spatial sizes",
+                )
+                raise OnnxImportError(self.path, self.problems)
+            per = list(self.requested)
+        elif any(not isinstance(d, int) or d <= 0 for d in per):
+            self._fail(
+                "onnx-shape",
+                f"graph input '{vi.name}' has symbolic sizes {dims[1:]}",
+                "give the input size with --input, e.g. --input 3x224x224",
+            )
+            raise OnnxImportError(self.path, self.problems)
+        # the batch axis: 1 (specs are per sample); --batch applies in the analysis
+        shape = [1, *per]
+        dim = vi.type.tensor_type.shape.dim
+        for d, v in zip(dim, shape):
+            d.dim_value = int(v)  # clears a dim_param
+        self.input_shape = tuple(int(v) for v in per)
+
+    def _infer(self) -> None:
+        onnx = _onnx()
+        g = self.graph
+        # the exporter's recorded shapes would fight a new --input: infer afresh
+        del g.value_info[:]
+        if self.requested is not None:
+            for o in g.output:
+                o.type.tensor_type.ClearField("shape")
+        try:
+            inferred = onnx.shape_inference.infer_shapes(self.model, data_prop=True)
+        except Exception as exc:  # noqa: BLE001 - InferenceError and protobuf errors
+            self.node_name = ""
+            self._fail(
+                "onnx-shape",
+                f"ONNX shape inference failed: {str(exc).strip().splitlines()[-1][:300]}",
+                "check the model with onnx.checker",
+            )
+            raise OnnxImportError(self.path, self.problems) from None
+        ig = inferred.graph
+        for vi in (*ig.input, *ig.value_info, *ig.output):
+            dims = _dims(vi.type)
+            if dims is not None and all(isinstance(d, int) for d in dims):
+                self.shapes[vi.name] = tuple(dims)
+
+    # -- emitting --------------------------------------------------------------------
+
+    def _emit(self) -> ImportResult:
+        import yaml
+
+        outputs = []
+        for o in self.graph.output:
+            if o.name in self.static:
+                continue
+            outputs.append(self.tensor_layer[o.name])
+        prev = "input"
+        body = []
+        for ly in self.layers:
+            d: dict[str, Any] = {"name": ly.name, "type": ly.kind, **non_default(ly.kind, ly.params)}
+            if ly.inputs != [prev]:
+                d["inputs"] = ly.inputs
+            if ly.note:
+                d["note"] = ly.note
+            body.append("  - " + yaml.safe_dump(d, default_flow_style=True, sort_keys=False, width=10**6).strip())
+            prev = ly.name
+        onnx = _onnx()
+        producer = f"{self.model.producer_name} {self.model.producer_version}".strip() or "unknown producer"
+        opset = next((i.version for i in self.model.opset_import if i.domain in ("", "ai.onnx")), 0)
+        source = f"imported from ONNX by `cnnsize import onnx` ({os.path.basename(self.path)}, {producer}, opset {opset}, onnx {onnx.__version__})"
+        head = [f"# Imported from {os.path.basename(self.path)} with `cnnsize import onnx`."]
+        head.append("# Parameters are the initializers as stored in the file.")
+        if self.folded:
+            head.append(
+                f"# BatchNormalization folded into {len(self.folded)} layer(s) at export (their bias holds BN's shift;"
+            )
+            head.append("# BN's scale, shift and running statistics are not in the file): " + ", ".join(self.folded))
+        if self.n_static:
+            head.append(f"# {self.n_static} node(s) computing only constants or shapes folded (not layers).")
+        for n in self.notes:
+            head.append(f"# Note: {n}")
+        lines = [
+            "cnnsize: 1",
+            "name: " + yaml.safe_dump(self.name, width=10**6).splitlines()[0],
+            "source: " + yaml.safe_dump(source, width=10**6).splitlines()[0],
+            f"input: {list(self.input_shape)}",
+            "layers:",
+            *body,
+        ]
+        if outputs != [prev]:
+            lines.append("outputs: " + yaml.safe_dump(outputs, default_flow_style=True, width=10**6).strip())
+        text = "\n".join(head + lines) + "\n"
+        return ImportResult(text, self.layers, self.notes, self.folded, self.n_static)
+
+
+def non_default(kind: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Leave out keys at their rule's default (pool strides equal to the kernel too)."""
+    keys = RULES[kind].keys
+    out = {}
+    for k, v in params.items():
+        if k in keys and not keys[k].required:
+            if v == keys[k].default or (k == "stride" and keys[k].default is None and v == params.get("kernel")):
+                continue
+        out[k] = v
+    return out
+
+
+def check_shapes(path: str, res: ImportResult, spec_analysis: Any) -> None:
+    """Every layer's analysed output shape equals ONNX's inferred one: the
+    spec computes what the file computes (a mismatch is an importer bug or a
+    form the mapping misread, reported at the node)."""
+    rows = {r.name: r for r in spec_analysis.layers}
+    problems = []
+    for ly in res.layers:
+        r = rows.get(ly.name)
+        if r is None or ly.shape is None:
+            continue
+        got = tuple(r.output_shape)
+        if got != ly.shape:
+            code = "onnx-shape-mismatch"
+            problems.append(
+                Problem(
+                    code,
+                    f"the spec layer '{ly.name}' ({ly.kind}) gives shape {list(got)} where ONNX infers {list(ly.shape)}",
+                    "a form of this operator the importer does not read correctly; please report it",
+                    ly.node,
+                    ly.op,
+                )
+            )
+    if problems:
+        raise OnnxImportError(path, problems)
+
+
+def import_onnx(path: str, input_shape: tuple[int, ...] | None = None, name: str | None = None) -> ImportResult:
+    """The spec of the ONNX model at ``path``; raises OnnxImportError."""
+    model = read_model(path)
+    res = _Importer(path, model, input_shape, name).run()
+    from cnnsize.engine.analysis import analyze
+    from cnnsize.engine.errors import SpecError
+    from cnnsize.engine.spec import loads_spec
+
+    try:
+        a = analyze(loads_spec(res.yaml, path))
+    except SpecError as exc:
+        # the emitted spec does not analyse: report the engine's diagnostics
+        # at the nodes they came from
+        by_layer = {ly.name: ly for ly in res.layers}
+        probs = []
+        for d in exc.diagnostics:
+            ly = by_layer.get(d.layer or "")
+            probs.append(Problem(d.code, d.message, d.hint, ly.node if ly else d.layer, ly.op if ly else d.kind))
+        raise OnnxImportError(path, probs) from None
+    check_shapes(path, res, a)
+    return res
