@@ -287,14 +287,12 @@ def read_spec(path: str, opts: Options) -> Any:
 
     if not is_onnx(path):
         return load_spec(path, opts.overrides, keep_going=True)
-    from cnnsize.engine.errors import Diagnostic, Loc, SpecError
+    from cnnsize.onnx.importer import OnnxImportError, import_onnx, not_installed
 
     try:
-        from cnnsize.onnx.importer import OnnxImportError, import_onnx
-
         res = import_onnx(path, opts.input_shape)
     except ImportError as exc:
-        raise SpecError([Diagnostic("onnx-not-installed", str(exc), "pip install 'cnnsize[onnx]'", Loc(path, 0, 0))]) from None
+        raise not_installed(path, exc) from None
     except OnnxImportError as exc:
         raise exc.spec_error() from None
     if res.folded:

@@ -93,19 +93,12 @@ def onnx_(model: str, input_: str | None, output: str | None, name: str | None, 
     """
     shape = parse_shape(input_)
     guard(output, [model])
-    try:
-        from cnnsize.onnx.importer import OnnxImportError, import_onnx
-    except ImportError as exc:  # pragma: no cover - the package itself is pure Python
-        usage_error(str(exc))
+    from cnnsize.onnx.importer import OnnxImportError, import_onnx, not_installed
+
     try:
         res = import_onnx(model, shape, name)
     except ImportError as exc:
-        from cnnsize.engine.errors import Diagnostic, Loc, SpecError
-
-        fail_spec(
-            SpecError([Diagnostic("onnx-not-installed", str(exc), "pip install 'cnnsize[onnx]'", Loc(model, 0, 0))]),
-            "json" if as_json else "text",
-        )
+        fail_spec(not_installed(model, exc), "json" if as_json else "text")
     except OnnxImportError as exc:
         fail_spec(exc.spec_error(), "json" if as_json else "text")
     except KeyboardInterrupt:
