@@ -496,13 +496,11 @@ class _Importer:
         try:
             inferred = onnx.shape_inference.infer_shapes(self.model, data_prop=True)
         except Exception as exc:  # noqa: BLE001 - InferenceError and protobuf errors
-            self.node_name = ""
-            self._fail(
-                "onnx-shape",
-                f"ONNX shape inference failed: {str(exc).strip().splitlines()[-1][:300]}",
-                "check the model with onnx.checker",
-            )
-            raise OnnxImportError(self.path, self.problems) from None
+            # an unknown operator stops inference: the walk still runs, so
+            # that every unknown node is reported (nodes needing a shape
+            # downstream report that, too)
+            self.notes.append(f"ONNX shape inference failed: {str(exc).strip().splitlines()[-1][:300]}")
+            inferred = self.model
         ig = inferred.graph
         for vi in (*ig.input, *ig.value_info, *ig.output):
             dims = _dims(vi.type)
