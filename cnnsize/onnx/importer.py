@@ -452,6 +452,11 @@ class _Importer:
             if node.op_type == "Identity" and ins[0] in self.const_proto:
                 self.const_dims[node.output[0]] = self.const_dims[ins[0]]
                 self.const_proto[node.output[0]] = self.const_proto[ins[0]]
+            elif node.op_type == "Transpose" and ins[0] in self.const_dims:
+                # a weight transposed at run time (torch's legacy exporter, Linear): its dims permuted
+                dims = self.const_dims[ins[0]]
+                perm = self.attr(node, "perm") or list(range(len(dims)))[::-1]
+                self.const_dims[node.output[0]] = tuple(dims[int(i)] for i in perm)
             self.n_static += 1
             return True
         return False
