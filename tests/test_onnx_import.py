@@ -343,6 +343,33 @@ def test_symbolic_spatial_sizes_need_input(tmp_path):
     assert layers["c1"]["macs"] == (16 * 16) * 8 * (3 * 3 * 3)
 
 
+def test_external_weights_missing_still_import(tmp_path):
+    # a model whose large weights live in a separate file that is not there:
+    # only shapes are read, so it imports (small constants stay inline)
+    from onnx import numpy_helper
+
+    w = numpy_helper.from_array(__import__("numpy").zeros((64, 3, 7, 7), dtype="float32"), "w")
+    g = helper.make_graph(
+        [
+            N("Conv", ["x", "w"], ["c"], name="conv", kernel_shape=[7, 7], strides=[2, 2], pads=[3, 3, 3, 3]),
+            N("Reshape", ["c", "shape"], ["y"], name="flat"),
+        ],
+        "ext",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 32, 32])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [w, ints("shape", 1, -1)],
+    )
+    path = tmp_path / "ext.onnx"
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save_model(m, str(path), save_as_external_data=True, location="ext.data", size_threshold=1024)
+    assert (tmp_path / "ext.data").stat().st_size == 64 * 3 * 7 * 7 * 4
+    (tmp_path / "ext.data").unlink()
+    a = analyze(loads_spec(import_onnx(str(path)).yaml))
+    assert a.totals["params"] == 64 * 3 * 7 * 7
+    assert a.totals["macs"] == (16 * 16) * 64 * (3 * 7 * 7)  # 32 -> 16 with stride 2, pad 3
+    assert [r.kind for r in a.layers] == ["conv", "flatten"]
+
+
 def test_missing_file():
     r = cli("report", "/nonexistent/model.onnx")
     assert r.returncode == 3 and "error[onnx-unreadable]" in r.stderr and "Traceback" not in r.stderr

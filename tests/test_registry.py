@@ -40,7 +40,9 @@ def incomplete(rules: dict[str, registry.Rule]) -> list[str]:
                 elif not any(m.modules or m.functions or m.methods for m in value):
                     out.append(f"{kind}: from_torch maps nothing")
             elif part == "from_onnx":
-                if not value or not all(isinstance(m, OnnxMap) and callable(m.convert) and m.ops for m in value):
+                if not value or not all(
+                    isinstance(m, OnnxMap) and callable(m.convert) and m.ops and m.doc.strip() for m in value
+                ):
                     out.append(f"{kind}: from_onnx is neither mappings nor a Missing")
             elif not callable(value):
                 out.append(f"{kind}: {part} is neither callable nor a Missing")

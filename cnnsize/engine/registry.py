@@ -292,11 +292,12 @@ class OnnxMap:
     import onnx: the importer hands them plain Python values.
     """
 
-    __slots__ = ("convert", "ops")
+    __slots__ = ("convert", "ops", "doc")
 
-    def __init__(self, convert: Callable[[Any, Any], None], ops: tuple[str, ...]) -> None:
+    def __init__(self, convert: Callable[[Any, Any], None], ops: tuple[str, ...], doc: str) -> None:
         self.convert = convert
         self.ops = ops
+        self.doc = doc  # how attributes and initializers become keys, and what is refused (docs/import.md)
 
 
 ToTorch = Callable[[dict[str, Any], list[Shape], Shape], Any]

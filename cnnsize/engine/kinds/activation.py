@@ -164,6 +164,17 @@ def _converter(name: str) -> Any:
     return convert
 
 
+_ONNX_DOC = {
+    "relu6": "Clip with min 0 and max 6 (attributes or constant inputs); Clip with min 0 and no max is a relu; other bounds refused",
+    "softmax": "axis 1, or -1 on a 2-D input (cnnsize's softmax is over channels); opset < 13 coerces to 2-D: only 2-D inputs",
+    "logsoftmax": "as Softmax",
+    "leakyrelu": "alpha changes no count",
+    "elu": "alpha changes no count",
+    "hardsigmoid": "alpha and beta change no count",
+    "gelu": "approximate changes no count (cnnsize counts 8 FLOPs per element)",
+}
+
+
 def _onnx_converter(name: str) -> Any:
     over = ACTIVATIONS[name].over_channels
 
@@ -232,9 +243,9 @@ for _name, _a in ACTIVATIONS.items():
         summary=f"{_name} activation ({_a.cost} FLOP{'s' if _a.cost > 1 else ''} per element)",
         to_torch=_to_torch(_name),
         from_torch=(TorchMap(_converter(_name), _modules, _a.functions, _a.methods),),
-        from_onnx=(OnnxMap(_onnx_converter(_name), _a.onnx),)
+        from_onnx=(OnnxMap(_onnx_converter(_name), _a.onnx, _ONNX_DOC.get(_name, "no attribute changes the count")),)
         if _a.onnx
-        else Missing("ONNX has no operator for it before opset 24: exporters decompose it (Sigmoid and Mul)"),
+        else Missing("exporters write SiLU as Sigmoid and Mul (read as a sigmoid and a mul layer)"),
         pointwise=not _a.over_channels,
     )(_rule(_name, _a.cost))
 for _name, _a in ACTIVATIONS.items():

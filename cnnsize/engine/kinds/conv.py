@@ -335,7 +335,13 @@ def _deconv_onnx(imp: Any, node: Any) -> None:
     summary="convolution (1-D/2-D/3-D; groups, dilation, untied bias, connection table)",
     to_torch=_conv_torch,
     from_torch=(TorchMap(_conv_from, modules=("torch.nn.modules.conv._ConvNd", "cnnsize.torch.modules.TableConv")),),
-    from_onnx=(OnnxMap(_conv_onnx, ("Conv",)),),
+    from_onnx=(
+        OnnxMap(
+            _conv_onnx,
+            ("Conv",),
+            "filters and kernel from the weight initializer (M, C/group, k...); strides, dilations, pads, auto_pad; group = channels is a dwconv; bias when a third input is given; a weight that is not a constant is refused",
+        ),
+    ),
     params="weights `filters*kvol*C/groups` (or per `table`), biases `filters` (untied: one per output unit)",
 )
 def conv(p: dict[str, Any], ins: list[Tensor]) -> Result:
@@ -405,7 +411,13 @@ def sepconv(p: dict[str, Any], ins: list[Tensor]) -> Result:
     summary="transposed convolution, counted from the input side",
     to_torch=_deconv_torch,
     from_torch=(TorchMap(_deconv_from, modules=("torch.nn.modules.conv._ConvTransposeNd",)),),
-    from_onnx=(OnnxMap(_deconv_onnx, ("ConvTranspose",)),),
+    from_onnx=(
+        OnnxMap(
+            _deconv_onnx,
+            ("ConvTranspose",),
+            "weight (C, M/group, k...); strides, dilations, pads, output_padding; output_shape and auto_pad become the explicit padding they imply",
+        ),
+    ),
     params="`C*filters/groups*kvol` weights + biases `filters`",
 )
 def deconv(p: dict[str, Any], ins: list[Tensor]) -> Result:

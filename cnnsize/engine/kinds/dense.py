@@ -77,7 +77,18 @@ def _matmul_onnx(imp: Any, node: Any) -> None:
     summary="fully connected (flattens its input)",
     to_torch=_fc_torch,
     from_torch=(TorchMap(_fc_from, modules=("torch.nn.Linear",)),),
-    from_onnx=(OnnxMap(_gemm_onnx, ("Gemm",)), OnnxMap(_matmul_onnx, ("MatMul",))),
+    from_onnx=(
+        OnnxMap(
+            _gemm_onnx,
+            ("Gemm",),
+            "units from the constant B (transB read); bias when C is a constant; transA=1 refused",
+        ),
+        OnnxMap(
+            _matmul_onnx,
+            ("MatMul",),
+            "a 1-D activation times a constant 2-D weight (or its Transpose); an Add of a constant vector right after it becomes its bias; on more axes refused",
+        ),
+    ),
     params="`in*units` weights + `units` biases; flattens its input",
 )
 def fc(p: dict[str, Any], ins: list[Tensor]) -> Result:

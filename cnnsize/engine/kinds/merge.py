@@ -130,7 +130,13 @@ def _concat_onnx(imp: Any, node: Any) -> None:
             methods=("add", "add_"),
         ),
     ),
-    from_onnx=(OnnxMap(_binary_onnx("add"), ("Add", "Sum")),),
+    from_onnx=(
+        OnnxMap(
+            _binary_onnx("add"),
+            ("Add", "Sum"),
+            "two or more activations of equal shape; a constant operand is refused (except as a MatMul's bias)",
+        ),
+    ),
 )
 def add(p: dict[str, Any], ins: list[Tensor]) -> Result:
     r = _elementwise(ins, "add", True)
@@ -152,7 +158,13 @@ def add(p: dict[str, Any], ins: list[Tensor]) -> Result:
             methods=("mul", "mul_"),
         ),
     ),
-    from_onnx=(OnnxMap(_binary_onnx("mul"), ("Mul",)),),
+    from_onnx=(
+        OnnxMap(
+            _binary_onnx("mul"),
+            ("Mul",),
+            "two activations, broadcasting (squeeze-excitation scales); a constant operand is refused",
+        ),
+    ),
 )
 def mul(p: dict[str, Any], ins: list[Tensor]) -> Result:
     return _elementwise(ins, "mul", False)
@@ -178,7 +190,13 @@ def _concat_from(imp: Any, node: Any, target: Any) -> None:
     summary="concatenation along an axis (channels by default); zero FLOPs",
     to_torch=_merge_torch("concat"),
     from_torch=(TorchMap(_concat_from, functions=("torch.cat", "torch.concat")),),
-    from_onnx=(OnnxMap(_concat_onnx, ("Concat",)),),
+    from_onnx=(
+        OnnxMap(
+            _concat_onnx,
+            ("Concat",),
+            "axis (negative counted from the end) less one: per sample; the batch axis refused",
+        ),
+    ),
 )
 def concat(p: dict[str, Any], ins: list[Tensor]) -> Result:
     _check_merge(ins, "concat")

@@ -99,7 +99,13 @@ def _lrn_onnx(imp: Any, node: Any) -> None:
     summary="batch normalization (inference: one scale and shift per element)",
     to_torch=_bn_torch,
     from_torch=(TorchMap(_bn_from, modules=("torch.nn.modules.batchnorm._BatchNorm",)),),
-    from_onnx=(OnnxMap(_bn_onnx, ("BatchNormalization",)),),
+    from_onnx=(
+        OnnxMap(
+            _bn_onnx,
+            ("BatchNormalization",),
+            "inference form: scale, B, mean, var constants (2C parameters, 2C buffers); training_mode refused",
+        ),
+    ),
     params="`2*C` (+ `2*C` running statistics, buffers)",
 )
 def batchnorm(p: dict[str, Any], ins: list[Tensor]) -> Result:
@@ -142,7 +148,7 @@ def _ln_from(imp: Any, node: Any, m: Any) -> None:
     summary="layer normalization over each sample",
     to_torch=_ln_torch,
     from_torch=(TorchMap(_ln_from, modules=("torch.nn.LayerNorm",)),),
-    from_onnx=(OnnxMap(_ln_onnx, ("LayerNormalization",)),),
+    from_onnx=(OnnxMap(_ln_onnx, ("LayerNormalization",), "axis 1 only (the whole sample), with scale and bias"),),
     params="`2*units` (normalizes over the whole sample: C*H*W)",
 )
 def layernorm(p: dict[str, Any], ins: list[Tensor]) -> Result:
@@ -180,7 +186,14 @@ def _gn_from(imp: Any, node: Any, m: Any) -> None:
     summary="group normalization",
     to_torch=_gn_torch,
     from_torch=(TorchMap(_gn_from, modules=("torch.nn.GroupNorm",)),),
-    from_onnx=(OnnxMap(_gn_onnx, ("GroupNormalization",)), OnnxMap(_in_onnx, ("InstanceNormalization",))),
+    from_onnx=(
+        OnnxMap(
+            _gn_onnx,
+            ("GroupNormalization",),
+            "num_groups; a scale per channel (opset 21); opset 18's per-group scale refused",
+        ),
+        OnnxMap(_in_onnx, ("InstanceNormalization",), "a groupnorm with one group per channel (2C parameters)"),
+    ),
     params="`2*C`",
 )
 def groupnorm(p: dict[str, Any], ins: list[Tensor]) -> Result:
@@ -222,7 +235,7 @@ def _lrn_from(imp: Any, node: Any, m: Any) -> None:
     summary="local response normalization across channels",
     to_torch=_lrn_torch,
     from_torch=(TorchMap(_lrn_from, modules=("torch.nn.LocalResponseNorm",)),),
-    from_onnx=(OnnxMap(_lrn_onnx, ("LRN",)),),
+    from_onnx=(OnnxMap(_lrn_onnx, ("LRN",), "size; alpha, beta and bias kept in the note"),),
 )
 def lrn(p: dict[str, Any], ins: list[Tensor]) -> Result:
     x = ins[0]

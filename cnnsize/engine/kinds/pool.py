@@ -317,7 +317,13 @@ def _reduce_onnx(kind: str) -> Any:
             functions=tuple(f"torch.nn.functional.max_pool{n}d" for n in (1, 2, 3)),
         ),
     ),
-    from_onnx=(OnnxMap(_pool_onnx("maxpool"), ("MaxPool",)),),
+    from_onnx=(
+        OnnxMap(
+            _pool_onnx("maxpool"),
+            ("MaxPool",),
+            "kernel_shape, strides, pads, auto_pad, dilations, ceil_mode; an Indices output refused",
+        ),
+    ),
 )
 def maxpool(p: dict[str, Any], ins: list[Tensor]) -> Result:
     w, units, win, c = pool_window(p, ins[0], "maxpool", p["dilation"])
@@ -344,7 +350,13 @@ def maxpool(p: dict[str, Any], ins: list[Tensor]) -> Result:
             functions=tuple(f"torch.nn.functional.avg_pool{n}d" for n in (1, 2, 3)),
         ),
     ),
-    from_onnx=(OnnxMap(_pool_onnx("avgpool"), ("AveragePool",)),),
+    from_onnx=(
+        OnnxMap(
+            _pool_onnx("avgpool"),
+            ("AveragePool",),
+            "kernel_shape, strides, pads, auto_pad, ceil_mode, count_include_pad (ONNX default 0)",
+        ),
+    ),
 )
 def avgpool(p: dict[str, Any], ins: list[Tensor]) -> Result:
     w, units, win, c = pool_window(p, ins[0], "avgpool")
@@ -366,7 +378,7 @@ def avgpool(p: dict[str, Any], ins: list[Tensor]) -> Result:
     summary="power-average (L2) pooling",
     to_torch=_pool_torch("lppool"),
     from_torch=(TorchMap(_lppool_from, modules=("torch.nn.modules.pooling._LPPoolNd",)),),
-    from_onnx=(OnnxMap(_pool_onnx("lppool"), ("LpPool",)),),
+    from_onnx=(OnnxMap(_pool_onnx("lppool"), ("LpPool",), "kernel_shape, strides, pads, auto_pad, ceil_mode, p"),),
 )
 def lppool(p: dict[str, Any], ins: list[Tensor]) -> Result:
     w, units, win, c = pool_window(p, ins[0], "lppool")
@@ -399,8 +411,12 @@ def _global(x: Tensor, kind: str, per_out: int) -> Result:
     to_torch=_global_torch("AdaptiveAvgPool"),
     from_torch=(TorchMap(_gap_from, methods=("mean",)),),  # nn.AdaptiveAvgPoolNd(1): through adaptiveavgpool
     from_onnx=(
-        OnnxMap(_global_onnx("globalavgpool"), ("GlobalAveragePool",)),
-        OnnxMap(_reduce_onnx("globalavgpool"), ("ReduceMean",)),
+        OnnxMap(_global_onnx("globalavgpool"), ("GlobalAveragePool",), "no attributes"),
+        OnnxMap(
+            _reduce_onnx("globalavgpool"),
+            ("ReduceMean",),
+            "axes (attribute or constant input) = every spatial axis; keepdims=0 adds a flatten; other axes refused",
+        ),
     ),
 )
 def globalavgpool(p: dict[str, Any], ins: list[Tensor]) -> Result:
@@ -416,8 +432,8 @@ def globalavgpool(p: dict[str, Any], ins: list[Tensor]) -> Result:
     to_torch=_global_torch("AdaptiveMaxPool"),
     from_torch=Missing("torch has no global max pool class: adaptivemaxpool's mapping writes AdaptiveMaxPoolNd(1)"),
     from_onnx=(
-        OnnxMap(_global_onnx("globalmaxpool"), ("GlobalMaxPool",)),
-        OnnxMap(_reduce_onnx("globalmaxpool"), ("ReduceMax",)),
+        OnnxMap(_global_onnx("globalmaxpool"), ("GlobalMaxPool",), "no attributes"),
+        OnnxMap(_reduce_onnx("globalmaxpool"), ("ReduceMax",), "as ReduceMean"),
     ),
 )
 def globalmaxpool(p: dict[str, Any], ins: list[Tensor]) -> Result:

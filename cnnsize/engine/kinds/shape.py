@@ -96,7 +96,7 @@ def _reshape_onnx(imp: Any, node: Any) -> None:
     from_torch=(
         TorchMap(_flatten_from, modules=("torch.nn.Flatten",), functions=("torch.flatten",), methods=("flatten",)),
     ),
-    from_onnx=(OnnxMap(_flatten_onnx, ("Flatten",)),),
+    from_onnx=(OnnxMap(_flatten_onnx, ("Flatten",), "axis 1 only (the batch axis kept apart)"),),
 )
 def flatten(p: dict[str, Any], ins: list[Tensor]) -> Result:
     return Result((prod(ins[0].shape),), rf=flat_rf(ins[0]))
@@ -131,7 +131,13 @@ def _reshape_from(imp: Any, node: Any, target: Any) -> None:
             methods=("view", "reshape"),
         ),
     ),
-    from_onnx=(OnnxMap(_reshape_onnx, ("Reshape", "Squeeze", "Unsqueeze")),),
+    from_onnx=(
+        OnnxMap(
+            _reshape_onnx,
+            ("Reshape", "Squeeze", "Unsqueeze"),
+            "the target is ONNX's inferred output shape per sample (a flatten when 1-D); moving values across the batch axis refused",
+        ),
+    ),
 )
 def reshape(p: dict[str, Any], ins: list[Tensor]) -> Result:
     x = ins[0]
@@ -245,7 +251,13 @@ def _pad_onnx(imp: Any, node: Any) -> None:
             functions=("torch.nn.functional.pad",),
         ),
     ),
-    from_onnx=(OnnxMap(_pad_onnx, ("Pad",)),),
+    from_onnx=(
+        OnnxMap(
+            _pad_onnx,
+            ("Pad",),
+            "constant pads (input or attribute) on spatial axes only; mode constant, reflect, edge (replicate), wrap (circular)",
+        ),
+    ),
 )
 def pad(p: dict[str, Any], ins: list[Tensor]) -> Result:
     x = ins[0]
@@ -344,7 +356,13 @@ def _resize_onnx(imp: Any, node: Any) -> None:
     from_torch=(
         TorchMap(_upsample_from, modules=("torch.nn.Upsample",), functions=("torch.nn.functional.interpolate",)),
     ),
-    from_onnx=(OnnxMap(_resize_onnx, ("Resize", "Upsample")),),
+    from_onnx=(
+        OnnxMap(
+            _resize_onnx,
+            ("Resize", "Upsample"),
+            "the inferred output size: an integer scale where it divides, else a size; mode nearest, linear (by axes: linear, bilinear, trilinear), cubic (bicubic)",
+        ),
+    ),
 )
 def upsample(p: dict[str, Any], ins: list[Tensor]) -> Result:
     x = ins[0]
@@ -415,7 +433,7 @@ def _dropout_onnx(imp: Any, node: Any) -> None:
             functions=tuple(f"torch.nn.functional.dropout{n}" for n in ("", "1d", "2d", "3d")),
         ),
     ),
-    from_onnx=(OnnxMap(_dropout_onnx, ("Dropout",)),),
+    from_onnx=(OnnxMap(_dropout_onnx, ("Dropout",), "ratio (attribute or constant input), default 0.5"),),
     pointwise=True,
 )
 def dropout(p: dict[str, Any], ins: list[Tensor]) -> Result:
@@ -437,7 +455,7 @@ def _identity_onnx(imp: Any, node: Any) -> None:
     summary="identity (zero cost)",
     to_torch=_layer("Identity"),
     from_torch=(TorchMap(_identity_from, modules=("torch.nn.Identity",)),),
-    from_onnx=(OnnxMap(_identity_onnx, ("Identity",)),),
+    from_onnx=(OnnxMap(_identity_onnx, ("Identity",), "an Identity of an activation (of a constant: folded)"),),
     pointwise=True,
 )
 def identity(p: dict[str, Any], ins: list[Tensor]) -> Result:
@@ -485,7 +503,9 @@ def _depth_to_space_onnx(imp: Any, node: Any) -> None:
             _pixel_shuffle_from, modules=("torch.nn.PixelShuffle",), functions=("torch.nn.functional.pixel_shuffle",)
         ),
     ),
-    from_onnx=(OnnxMap(_depth_to_space_onnx, ("DepthToSpace",)),),
+    from_onnx=(
+        OnnxMap(_depth_to_space_onnx, ("DepthToSpace",), "blocksize; mode CRD (torch's pixel_shuffle); DCR refused"),
+    ),
 )
 def pixel_shuffle(p: dict[str, Any], ins: list[Tensor]) -> Result:
     x = ins[0]
