@@ -68,8 +68,18 @@ def every_op_model(opset: int = 17) -> onnx.ModelProto:
         N("Mul", ["a", "hs"], ["se"], name="scale"),  # 8x4x4, broadcast
         N("MaxPool", ["r1"], ["mp"], name="mp", kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),  # 8x4x4
         N("Concat", ["se", "mp"], ["cat"], name="cat", axis=1),  # 16x4x4
-        N("Sigmoid", ["cat"], ["sig"], name="sig"),
-        N("Add", ["cat", "sig"], ["sum"], name="sum"),
+        # ShuffleNet's channel shuffle as exporters write it
+        # its target shapes computed from Shape(cat), as exporters do (folded, not layers)
+        N("Shape", ["cat"], ["s"], name="s"),
+        N("Gather", ["s", "i0"], ["s_n"], name="s_n", axis=0),
+        N("Gather", ["s", "i23"], ["s_hw"], name="s_hw", axis=0),
+        N("Concat", ["s_n", "g4x4", "s_hw"], ["shape5"], name="shape5", axis=0),
+        N("Concat", ["s_n", "c16", "s_hw"], ["shape4"], name="shape4", axis=0),
+        N("Reshape", ["cat", "shape5"], ["cs1"], name="shuf_in"),  # 4x4x4x4
+        N("Transpose", ["cs1"], ["cs2"], name="shuffle", perm=[0, 2, 1, 3, 4]),
+        N("Reshape", ["cs2", "shape4"], ["shuf"], name="shuf_out"),  # 16x4x4
+        N("Sigmoid", ["shuf"], ["sig"], name="sig"),
+        N("Add", ["shuf", "sig"], ["sum"], name="sum"),
         N("HardSwish", ["sum"], ["hsw"], name="hswish"),
         N("ConvTranspose", ["hsw", "up.w", "up.b"], ["up"], name="up", kernel_shape=[2, 2], strides=[2, 2]),  # 4x8x8
         N("InstanceNormalization", ["up", "in.s", "in.b"], ["inorm"], name="inorm"),
@@ -115,6 +125,10 @@ def every_op_model(opset: int = 17) -> onnx.ModelProto:
         init("mm.w", 10, 6),
         init("mm.b", 6),
         ints("shape", -1, 2, 3),
+        ints("i0", 0),
+        ints("i23", 2, 3),
+        ints("g4x4", 4, 4),
+        ints("c16", 16),
     ]
     graph = helper.make_graph(
         nodes,
@@ -156,6 +170,8 @@ def test_every_operator_imports_with_hand_computed_figures(every_op):
         "scale": "mul",
         "mp": "maxpool",
         "cat": "concat",
+        "shuffle": "channel_shuffle",  # shuf_in, the first Reshape, is part of it
+        "shuf_out": "reshape",
         "sig": "sigmoid",
         "sum": "add",
         "hswish": "hardswish",
@@ -275,10 +291,11 @@ def test_unknown_operators_are_listed_in_one_error(tmp_path):
     assert _codes(str(path)) == [
         ("onnx-unknown-op", "erf_node", "Erf"),
         ("onnx-unknown-op", "foo_node", "Foo"),
-        ("onnx-unknown-op", "tr_node", "Transpose"),
+        ("onnx-unsupported", "tr_node", "Transpose"),
     ]
     err = _cli_fails(str(path), "onnx-unknown-op")
     assert "layer 'erf_node' (Erf)" in err and "layer 'foo_node' (Foo)" in err and "3 errors" in err
+    assert "layer 'tr_node' (Transpose): Transpose with perm [0, 1, 3, 2]" in err
 
 
 def test_unsupported_form_of_a_known_operator(tmp_path):

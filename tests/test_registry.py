@@ -81,7 +81,6 @@ def test_only_onnx_is_missing_for_most_kinds():
     assert missing_onnx == [
         "adaptiveavgpool",
         "adaptivemaxpool",
-        "channel_shuffle",
         "dwconv",
         "rbf",
         "sepconv",

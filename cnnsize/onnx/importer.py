@@ -65,7 +65,7 @@ class OnnxImportError(Exception):
 
 
 class Layer:
-    __slots__ = ("name", "kind", "params", "inputs", "note", "shape", "node", "op")
+    __slots__ = ("name", "kind", "params", "inputs", "note", "shape", "node", "op", "src_shape")
 
     def __init__(
         self,
@@ -86,6 +86,7 @@ class Layer:
         self.shape = shape  # ONNX's inferred per-sample shape of its output (None: unknown)
         self.node = node
         self.op = op
+        self.src_shape: tuple[int, ...] | None = None  # per-sample shape of its first input
 
 
 class ImportResult:
@@ -350,9 +351,23 @@ class _Importer:
         node's activation inputs); ``then`` a second layer after it (a
         globalavgpool without keepdims: then a flatten)."""
         ins = self.activations(node) if inputs is None else inputs
-        srcs = [self.tensor_layer[i] for i in ins]
+        self.add_layer(node, kind, params, [self.tensor_layer[i] for i in ins], note, then)
+        if ins:
+            self.layers[-1 if then is None else -2].src_shape = self.shape(ins[0])
+
+    def add_layer(
+        self,
+        node: Any,
+        kind: str,
+        params: dict[str, Any],
+        srcs: list[str],
+        note: str = "",
+        then: tuple[str, dict[str, Any]] | None = None,
+        check_shape: bool = True,
+    ) -> None:
+        """:meth:`add` with the inputs given as layer names."""
         out = node.output[0]
-        full = self.shape(out)
+        full = self.shape(out) if check_shape else None
         nm = self._layer_name(self.node_name)
         self.layers.append(Layer(nm, kind, params, srcs, note, None if then else full, self.node_name, node.op_type))
         if then is not None:
@@ -360,6 +375,22 @@ class _Importer:
             self.layers.append(Layer(nm2, then[0], then[1], [nm], "", full, self.node_name, node.op_type))
             nm = nm2
         self.tensor_layer[out] = nm
+
+    def producer(self, tensor: str) -> Layer | None:
+        """The layer whose output ``tensor`` is (None for the input or a constant)."""
+        nm = self.tensor_layer.get(tensor)
+        return next((ly for ly in reversed(self.layers) if ly.name == nm), None)
+
+    def readers(self, tensor: str) -> int:
+        """How many node inputs and graph outputs read ``tensor``."""
+        return sum(1 for n in self.graph.node for i in n.input if i == tensor) + sum(
+            1 for o in self.graph.output if o.name == tensor
+        )
+
+    def drop(self, layer: Layer) -> None:
+        """Take back a layer that a later node absorbs (a channel shuffle's first Reshape)."""
+        self.layers.remove(layer)
+        self.used.discard(layer.name)
 
     def alias(self, node: Any, tensor: str | None = None) -> None:
         """The node's output is its (first activation) input's value."""

@@ -10,7 +10,6 @@ from cnnsize.engine.errors import RuleError
 from cnnsize.engine.geometry import RF, AxisRF, _div, per_axis, resolve_padding
 from cnnsize.engine.registry import (
     Key,
-    Missing,
     OnnxMap,
     Result,
     Shape,
@@ -549,6 +548,29 @@ def _channel_shuffle_from(imp: Any, node: Any, target: Any) -> None:
     imp.add(node, "channel_shuffle", {"groups": int(g)})
 
 
+def _transpose_onnx(imp: Any, node: Any) -> None:
+    src = imp.in_shape(node)
+    prev = imp.producer(node.input[0])
+    perm = [int(v) for v in imp.attr(node, "perm", [])]
+    if (
+        src is None
+        or len(src) < 3
+        or perm != [0, 2, 1, *range(3, len(src) + 1)]
+        or prev is None
+        or prev.kind != "reshape"
+        or prev.src_shape != (src[0] * src[1], *src[2:])
+        or imp.readers(node.input[0]) != 1
+    ):
+        imp.unsupported(node, f"with perm {perm} (only a channel shuffle's Transpose has a spec form)")
+        return
+    # the Reshape before it becomes part of the shuffle; the Reshape after it
+    # (back to C x H x W) stays, a no-op
+    imp.drop(prev)
+    imp.add_layer(
+        node, "channel_shuffle", {"groups": src[0]}, prev.inputs, "ONNX Reshape, Transpose, Reshape", check_shape=False
+    )
+
+
 @register(
     "channel_shuffle",
     {"groups": Key(t_int(1), "number of groups whose channels are interleaved (ShuffleNet)", required=True)},
@@ -563,7 +585,14 @@ def _channel_shuffle_from(imp: Any, node: Any, target: Any) -> None:
             functions=("torch.nn.functional.channel_shuffle",),  # the same object as torch.channel_shuffle
         ),
     ),
-    from_onnx=Missing("ONNX writes it as Reshape, Transpose, Reshape; Transpose has no kind (issue 14: left)"),
+    from_onnx=(
+        OnnxMap(
+            _transpose_onnx,
+            ("Transpose",),
+            "only as ONNX writes a channel shuffle: Reshape (C, H, W) to (g, C/g, H, W), this Transpose swapping "
+            "those two axes, Reshape back; any other Transpose of an activation is refused",
+        ),
+    ),
 )
 def channel_shuffle(p: dict[str, Any], ins: list[Tensor]) -> Result:
     x = ins[0]
