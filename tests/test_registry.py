@@ -185,3 +185,12 @@ def test_schema_module_writes_both_files(tmp_path):
         )
         assert out.returncode == 0, out.stderr
         assert f.read_text(encoding="utf-8") == expected
+
+
+def test_import_md_operator_table_is_current():
+    from cnnsize.onnx.importer import TABLE_BEGIN, TABLE_END, ops_markdown
+
+    with open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "import.md")) as fh:
+        text = fh.read()
+    committed = text[text.index(TABLE_BEGIN) : text.index(TABLE_END) + len(TABLE_END)] + "\n"
+    assert committed == ops_markdown(), "regenerate: python -m cnnsize.onnx.importer --ops-md (into docs/import.md)"

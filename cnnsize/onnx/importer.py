@@ -254,6 +254,7 @@ class _Importer:
         self.const_proto: dict[str, Any] = {}
         self.shapes: dict[str, tuple[int, ...]] = {}  # full shapes, batch included
         self.n_static = 0
+        self._readers: dict[str, int] = {}
         self.input_shape: tuple[int, ...] = ()
         self.node: Any = None
         self.node_name = ""
@@ -383,9 +384,13 @@ class _Importer:
 
     def readers(self, tensor: str) -> int:
         """How many node inputs and graph outputs read ``tensor``."""
-        return sum(1 for n in self.graph.node for i in n.input if i == tensor) + sum(
-            1 for o in self.graph.output if o.name == tensor
-        )
+        if not self._readers:
+            for n in self.graph.node:
+                for i in n.input:
+                    self._readers[i] = self._readers.get(i, 0) + 1
+            for o in self.graph.output:
+                self._readers[o.name] = self._readers.get(o.name, 0) + 1
+        return self._readers.get(tensor, 0)
 
     def drop(self, layer: Layer) -> None:
         """Take back a layer that a later node absorbs (a channel shuffle's first Reshape)."""
@@ -407,7 +412,7 @@ class _Importer:
             return False
         if self.const_shape(const) not in ((layer.params["units"],), (1, layer.params["units"])):
             return False
-        if sum(1 for n in self.graph.node for i in n.input if i == act) != 1:
+        if self.readers(act) != 1:
             return False  # the MatMul's output is read elsewhere too: not a bias
         layer.params["bias"] = True
         self.tensor_layer[node.output[0]] = layer.name
