@@ -242,6 +242,16 @@ def test_cli_report_and_import_agree(every_op, tmp_path):
     assert a["totals"]["macs"] == b["totals"]["macs"] == 19204
 
 
+def test_check_compare_graph_read_onnx(every_op):
+    # check's budgets: 738 params exceed 700 (exit 1) and fit 738 (exit 0)
+    assert cli("check", every_op, "--max-params", "700").returncode == 1
+    assert cli("check", every_op, "--max-params", "738").returncode == 0
+    r = cli("compare", every_op, "specs/lenet5.yaml", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    r = cli("graph", every_op)
+    assert r.returncode == 0 and "channel_shuffle" in r.stdout, r.stderr
+
+
 def test_report_onnx_imports_neither_torch_nor_onnx_on_the_spec_path(every_op, tmp_path):
     # a plain spec: the analysis path stays free of both
     code = (

@@ -94,3 +94,23 @@ def test_dynamo_export_round_trips_modulo_bn_folding(spec, tmp_path):
     assert b.totals["params"] == a.totals["params"] - 2 * c_bn + c_bn
     assert b.totals["macs"] == a.totals["macs"]  # BN has no MACs; the convs keep theirs
     assert b.totals["buffers"] == 0 and not any(r.kind == "batchnorm" for r in b.layers)
+
+
+def test_legacy_default_export_folds_bn_and_says_so(tmp_path):
+    # torch's legacy exporter in eval mode folds BN into the conv before it
+    # (constant folding, its default) and names the computed weight onnx::Conv_N
+    m = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, bias=False), torch.nn.BatchNorm2d(8), torch.nn.ReLU()).eval()
+    path = str(tmp_path / "folded.onnx")
+    with (
+        warnings.catch_warnings(),
+        contextlib.redirect_stdout(io.StringIO()),
+        contextlib.redirect_stderr(io.StringIO()),
+    ):
+        warnings.simplefilter("ignore")
+        torch.onnx.export(m, (torch.randn(1, 3, 8, 8),), path, dynamo=False)
+    res = import_onnx(path)
+    a = analyze(loads_spec(res.yaml))
+    assert [r.kind for r in a.layers] == ["conv", "relu"]
+    assert len(res.folded) == 1 and "BatchNormalization was folded" in res.yaml
+    # the file's conv: 8 x 3 x 3 x 3 weights and the 8-value bias BN left behind
+    assert a.totals["params"] == 8 * 3 * 3 * 3 + 8

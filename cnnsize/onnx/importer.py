@@ -226,6 +226,23 @@ def _check_order(path: str, graph: Any) -> None:
         known.update(n.output)
 
 
+def _bn_module(node: Any) -> str:
+    """' (BatchNorm <module path>)' from the dynamo exporter's name scopes of a
+    node into which a BN was folded (the node carries the BN's scopes); ''
+    when the file does not say."""
+    import ast
+
+    for p in node.metadata_props:
+        if p.key == "pkg.torch.onnx.name_scopes":
+            try:
+                scopes = ast.literal_eval(p.value)
+            except (ValueError, SyntaxError):
+                return ""
+            if isinstance(scopes, list) and len(scopes) >= 3:
+                return f" (BatchNorm {scopes[-2]})"
+    return ""
+
+
 def _dims(ttype: Any) -> list[Any] | None:
     if not ttype.HasField("tensor_type") or not ttype.tensor_type.HasField("shape"):
         return None
@@ -433,7 +450,7 @@ class _Importer:
 
     def mark_folded(self, node: Any) -> None:
         if self.folded_bn(node):
-            self.folded.append(self.node_name)
+            self.folded.append(self.node_name + _bn_module(node))
 
     # -- the walk --------------------------------------------------------------------
 
@@ -606,9 +623,11 @@ class _Importer:
         head.append("# Parameters are the initializers as stored in the file.")
         if self.folded:
             head.append(
-                f"# BatchNormalization folded into {len(self.folded)} layer(s) at export (their bias holds BN's shift;"
+                f"# BatchNormalization was folded at export into {len(self.folded)} layer(s): their weights and"
             )
-            head.append("# BN's scale, shift and running statistics are not in the file): " + ", ".join(self.folded))
+            head.append("# bias absorb BN's scale and shift (an all-zero bias is dropped); BN's own parameters and")
+            head.append("# running statistics are not in the file, so they are not counted:")
+            head += [f"#   - {f}" for f in self.folded]
         if self.n_static:
             head.append(f"# {self.n_static} node(s) computing only constants or shapes folded (not layers).")
         for n in self.notes:
