@@ -84,7 +84,13 @@ def every_op_model(opset: int = 17) -> onnx.ModelProto:
         N("ConvTranspose", ["hsw", "up.w", "up.b"], ["up"], name="up", kernel_shape=[2, 2], strides=[2, 2]),  # 4x8x8
         N("InstanceNormalization", ["up", "in.s", "in.b"], ["inorm"], name="inorm"),
         N("Elu", ["inorm"], ["elu"], name="elu"),
-        N("Resize", ["elu", "", "scales"], ["rs"], name="resize", mode="nearest"),  # 4x16x16
+        # the exact GELU as exporters before opset 20 write it: one gelu layer
+        N("Div", ["elu", "sqrt2"], ["gd"], name="gelu_div"),
+        N("Erf", ["gd"], ["ge"], name="gelu_erf"),
+        N("Add", ["ge", "one"], ["ga"], name="gelu_add"),
+        N("Mul", ["half", "ga"], ["gm"], name="gelu_half"),
+        N("Mul", ["elu", "gm"], ["gelu"], name="gelu"),
+        N("Resize", ["gelu", "", "scales"], ["rs"], name="resize", mode="nearest"),  # 4x16x16
         N("Pad", ["rs", "pads"], ["pad"], name="pad"),  # 4x18x18
         N("AveragePool", ["pad"], ["ap"], name="ap", kernel_shape=[2, 2], strides=[2, 2]),  # 4x9x9
         N("GlobalMaxPool", ["ap"], ["gmp"], name="gmp"),  # 4x1x1
@@ -119,6 +125,9 @@ def every_op_model(opset: int = 17) -> onnx.ModelProto:
         init("in.s", 4),
         init("in.b", 4),
         floats("scales", 1, 1, 2, 2),
+        scalar("sqrt2", 2**0.5),
+        scalar("one", 1.0),
+        scalar("half", 0.5),
         ints("pads", 0, 0, 1, 1, 0, 0, 1, 1),
         init("fc.w", 10, 4),
         init("fc.b", 10),
@@ -178,6 +187,7 @@ def test_every_operator_imports_with_hand_computed_figures(every_op):
         "up": "deconv",
         "inorm": "groupnorm",
         "elu": "elu",
+        "gelu": "gelu",  # gelu_div, gelu_erf, gelu_add and gelu_half are part of it
         "resize": "upsample",
         "pad": "pad",
         "ap": "avgpool",

@@ -472,9 +472,18 @@ class _Importer:
         self._infer()
         self.tensor_layer[inputs[0].name] = "input"
         table = onnx_table()
+        for node in g.node:
+            if node.op_type == "Constant":
+                self._fold_static(node)  # every constant's value known before the patterns are matched
+        absorbed, gelu_at = self._gelu_patterns()
         for idx, node in enumerate(g.node):
             self.node = node
             self.node_name = node.name or f"{node.op_type}_{idx}"
+            if node.op_type == "Constant" or idx in absorbed:
+                continue
+            if idx in gelu_at:
+                self.add(node, "gelu", {}, [gelu_at[idx]], note="ONNX Div, Erf, Add, Mul, Mul: the exact GELU")
+                continue
             if self._fold_static(node):
                 continue
             convert = table.get(node.op_type) if node.domain in ("", "ai.onnx") else None
@@ -495,6 +504,56 @@ class _Importer:
         if self.problems:
             raise OnnxImportError(self.path, self.problems)
         return self._emit()
+
+    def _gelu_patterns(self) -> tuple[set[int], dict[int, str]]:
+        """The exact GELU as exporters decompose it, x * (1 + erf(x / sqrt 2)) * 0.5:
+        Div, Erf, Add, Mul, Mul read as one gelu layer. Returns the indices of
+        the nodes it absorbs and, for each last Mul, the tensor x."""
+        nodes = list(self.graph.node)
+        by_out = {o: i for i, n in enumerate(nodes) for o in n.output}
+        readers: dict[str, list[int]] = {}
+        for i, n in enumerate(nodes):
+            for t in n.input:
+                readers.setdefault(t, []).append(i)
+
+        def const_is(t: str, v: float) -> bool:
+            vals = self.const_value(t) if t in self.const_proto else None
+            return vals is not None and len(vals) == 1 and abs(float(vals[0]) - v) < 1e-3
+
+        def sole(t: str, op: str) -> int | None:
+            r = readers.get(t, [])
+            return r[0] if len(r) == 1 and nodes[r[0]].op_type == op and t not in self._outputs() else None
+
+        absorbed: set[int] = set()
+        gelu_at: dict[int, str] = {}
+        for ie, erf in enumerate(nodes):
+            if erf.op_type != "Erf" or erf.input[0] not in by_out:
+                continue
+            idiv = by_out[erf.input[0]]
+            div = nodes[idiv]
+            if div.op_type != "Div" or not const_is(div.input[1], 2**0.5) or sole(div.output[0], "Erf") != ie:
+                continue
+            x = div.input[0]
+            iadd = sole(erf.output[0], "Add")
+            if iadd is None or not any(const_is(t, 1.0) for t in nodes[iadd].input if t != erf.output[0]):
+                continue
+            # then a Mul by x and a Mul by 0.5, in either order
+            imul = sole(nodes[iadd].output[0], "Mul")
+            ilast = sole(nodes[imul].output[0], "Mul") if imul is not None else None
+            if imul is None or ilast is None:
+                continue
+            first = [t for t in nodes[imul].input if t != nodes[iadd].output[0]]
+            second = [t for t in nodes[ilast].input if t != nodes[imul].output[0]]
+            if len(first) != 1 or len(second) != 1:
+                continue
+            if not ((first[0] == x and const_is(second[0], 0.5)) or (second[0] == x and const_is(first[0], 0.5))):
+                continue
+            absorbed.update((idiv, ie, iadd, imul))
+            gelu_at[ilast] = x
+        return absorbed, gelu_at
+
+    def _outputs(self) -> set[str]:
+        return {o.name for o in self.graph.output}
 
     def _poison(self, node: Any) -> None:
         # later nodes still convert (every unknown op is reported in one run)

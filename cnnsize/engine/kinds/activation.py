@@ -171,7 +171,8 @@ _ONNX_DOC = {
     "leakyrelu": "alpha changes no count",
     "elu": "alpha changes no count",
     "hardsigmoid": "alpha and beta change no count",
-    "gelu": "approximate changes no count (cnnsize counts 8 FLOPs per element)",
+    "gelu": "approximate changes no count (cnnsize counts 8 FLOPs per element); the importer also reads the exact "
+    "GELU as exporters before opset 20 decompose it (Div by sqrt 2, Erf, Add 1, Mul by x, Mul by 0.5) as one gelu",
 }
 
 
