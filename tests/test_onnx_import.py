@@ -407,6 +407,39 @@ def test_external_weights_missing_still_import(tmp_path):
     assert [r.kind for r in a.layers] == ["conv", "flatten"]
 
 
+def test_two_graph_inputs(tmp_path):
+    m = every_op_model()
+    m.graph.input.append(helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3]))
+    path = tmp_path / "two.onnx"
+    onnx.save(m, str(path))
+    err = _cli_fails(str(path), "onnx-inputs")
+    assert "2 inputs (x, y)" in err
+
+
+def test_errors_as_json(tmp_path):
+    path = tmp_path / "bad.onnx"
+    path.write_bytes(b"\x08\x07garbage")
+    r = cli("import", "onnx", str(path), "--json")
+    assert r.returncode == 3
+    d = json.loads(r.stdout)["diagnostics"][0]
+    assert d["code"] == "onnx-not-a-model" and d["file"] == str(path)
+
+
+def test_without_the_onnx_package(every_op):
+    # as if onnx were not installed: a located error with the install hint, exit 3
+    code = (
+        "import sys; sys.modules['onnx'] = None\n"
+        "from cnnsize.commands.cli import run\n"
+        f"sys.argv = ['cnnsize', 'report', {every_op!r}]\n"
+        "run()"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": ROOT}
+    )
+    assert r.returncode == 3, r.stderr
+    assert "error[onnx-not-installed]" in r.stderr and "cnnsize[onnx]" in r.stderr and "Traceback" not in r.stderr
+
+
 def test_missing_file():
     r = cli("report", "/nonexistent/model.onnx")
     assert r.returncode == 3 and "error[onnx-unreadable]" in r.stderr and "Traceback" not in r.stderr
