@@ -226,8 +226,32 @@ def _check_order(path: str, graph: Any) -> None:
         known.update(n.output)
 
 
+def _layer_base(node: Any, node_name: str) -> str:
+    """A readable layer name for a node the dynamo exporter named ``node_*``:
+    the weight's parameter name for a layer with weights (``layer1.0.conv1``),
+    else the torch module it ran in (its name scopes); other nodes keep
+    their own name."""
+    import ast
+
+    if not node_name.startswith("node_"):
+        return node_name
+    if node.op_type in ("Conv", "ConvTranspose", "Gemm", "MatMul") and len(node.input) > 1:
+        w = node.input[1]
+        if w.endswith(".weight") and not w.startswith("onnx::"):
+            return w[: -len(".weight")]
+    for p in node.metadata_props:
+        if p.key == "pkg.torch.onnx.name_scopes":
+            try:
+                scopes = ast.literal_eval(p.value)
+            except (ValueError, SyntaxError):
+                break
+            if isinstance(scopes, list) and len(scopes) >= 3 and isinstance(scopes[-2], str) and scopes[-2]:
+                return scopes[-2]
+    return node_name
+
+
 def _bn_module(node: Any) -> str:
-    """' (BatchNorm <module path>)' from the dynamo exporter's name scopes of a
+    """The BN's torch module path from the dynamo exporter's name scopes of a
     node into which a BN was folded (the node carries the BN's scopes); ''
     when the file does not say."""
     import ast
@@ -239,7 +263,7 @@ def _bn_module(node: Any) -> str:
             except (ValueError, SyntaxError):
                 return ""
             if isinstance(scopes, list) and len(scopes) >= 3:
-                return f" (BatchNorm {scopes[-2]})"
+                return str(scopes[-2])
     return ""
 
 
@@ -275,6 +299,7 @@ class _Importer:
         self.input_shape: tuple[int, ...] = ()
         self.node: Any = None
         self.node_name = ""
+        self.layer_base = ""  # the spec layer's name for the current node (diagnostics name the node)
 
     # -- problems ------------------------------------------------------------------
 
@@ -386,10 +411,10 @@ class _Importer:
         """:meth:`add` with the inputs given as layer names."""
         out = node.output[0]
         full = self.shape(out) if check_shape else None
-        nm = self._layer_name(self.node_name)
+        nm = self._layer_name(self.layer_base)
         self.layers.append(Layer(nm, kind, params, srcs, note, None if then else full, self.node_name, node.op_type))
         if then is not None:
-            nm2 = self._layer_name(f"{self.node_name}_{then[0]}")
+            nm2 = self._layer_name(f"{self.layer_base}_{then[0]}")
             self.layers.append(Layer(nm2, then[0], then[1], [nm], "", full, self.node_name, node.op_type))
             nm = nm2
         self.tensor_layer[out] = nm
@@ -448,9 +473,13 @@ class _Importer:
                 return True
         return len(node.input) > 1 and node.input[1].startswith("onnx::")
 
-    def mark_folded(self, node: Any) -> None:
-        if self.folded_bn(node):
-            self.folded.append(self.node_name + _bn_module(node))
+    def mark_folded(self, node_proto: Any) -> None:
+        if self.folded_bn(node_proto):
+            parts = [] if self.layer_base == self.node_name else [f"node {self.node_name}"]
+            bn = _bn_module(node_proto)
+            if bn:
+                parts.append(f"BatchNorm {bn}")
+            self.folded.append(self.layer_base + (f" ({', '.join(parts)})" if parts else ""))
 
     # -- the walk --------------------------------------------------------------------
 
@@ -479,6 +508,7 @@ class _Importer:
         for idx, node in enumerate(g.node):
             self.node = node
             self.node_name = node.name or f"{node.op_type}_{idx}"
+            self.layer_base = _layer_base(node, self.node_name)
             if node.op_type == "Constant" or idx in absorbed:
                 continue
             if idx in gelu_at:
