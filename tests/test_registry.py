@@ -12,7 +12,7 @@ import pytest
 
 from cnnsize.engine import registry, schema
 from cnnsize.engine.kinds import KINDS, RULES
-from cnnsize.engine.registry import CATEGORIES, Key, Missing, TorchMap, register, t_int
+from cnnsize.engine.registry import CATEGORIES, Key, Missing, OnnxMap, TorchMap, register, t_int
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PARTS = ("keys", "apply", "category", "to_torch", "from_torch", "from_onnx")
@@ -39,6 +39,11 @@ def incomplete(rules: dict[str, registry.Rule]) -> list[str]:
                     out.append(f"{kind}: from_torch is neither mappings nor a Missing")
                 elif not any(m.modules or m.functions or m.methods for m in value):
                     out.append(f"{kind}: from_torch maps nothing")
+            elif part == "from_onnx":
+                if not value or not all(
+                    isinstance(m, OnnxMap) and callable(m.convert) and m.ops and m.doc.strip() for m in value
+                ):
+                    out.append(f"{kind}: from_onnx is neither mappings nor a Missing")
             elif not callable(value):
                 out.append(f"{kind}: {part} is neither callable nor a Missing")
     return out
@@ -72,7 +77,28 @@ def test_only_onnx_is_missing_for_most_kinds():
         ("dwconv", "from_torch"),
         ("globalmaxpool", "from_torch"),
     ]
-    assert all(isinstance(r.from_onnx, Missing) and "issue 14" in r.from_onnx.reason for r in RULES.values())
+    missing_onnx = sorted(k for k, r in RULES.items() if isinstance(r.from_onnx, Missing))
+    assert missing_onnx == [
+        "adaptiveavgpool",
+        "adaptivemaxpool",
+        "dwconv",
+        "rbf",
+        "sepconv",
+        "silu",
+        "subsample",
+    ]
+
+
+def test_onnx_mappings_name_op_types_once():
+    seen: dict[str, str] = {}
+    for kind, r in RULES.items():
+        if isinstance(r.from_onnx, Missing):
+            continue
+        assert r.from_onnx and all(isinstance(m, OnnxMap) and callable(m.convert) and m.ops for m in r.from_onnx)
+        for m in r.from_onnx:
+            for op in m.ops:
+                assert op not in seen, f"ONNX {op} mapped by {seen[op]} and {kind}"
+                seen[op] = kind
 
 
 def _register_probe(name: str, aliases: tuple[str, ...] = ()) -> None:
@@ -159,3 +185,12 @@ def test_schema_module_writes_both_files(tmp_path):
         )
         assert out.returncode == 0, out.stderr
         assert f.read_text(encoding="utf-8") == expected
+
+
+def test_import_md_operator_table_is_current():
+    from cnnsize.onnx.reading import TABLE_BEGIN, TABLE_END, ops_markdown
+
+    with open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "import.md")) as fh:
+        text = fh.read()
+    committed = text[text.index(TABLE_BEGIN) : text.index(TABLE_END) + len(TABLE_END)] + "\n"
+    assert committed == ops_markdown(), "regenerate: python -m cnnsize.onnx.importer --ops-md (into docs/import.md)"

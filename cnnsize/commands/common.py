@@ -274,15 +274,47 @@ def rank_error(spec: Any, given: int, extra: list[Any]) -> Any:
     )
 
 
+def is_onnx(path: str) -> bool:
+    return path.lower().endswith(".onnx")
+
+
+def read_spec(path: str, opts: Options) -> Any:
+    """The Spec at ``path`` (keep_going: every diagnostic at once). An
+    ``.onnx`` file is imported first (cnnsize.onnx, the optional onnx
+    package) at the requested --input; its problems are SpecErrors located
+    at the file and node, like a spec's."""
+    from cnnsize.engine.load import load_spec, loads_spec
+
+    if not is_onnx(path):
+        return load_spec(path, opts.overrides, keep_going=True)
+    from cnnsize.onnx.importer import import_onnx
+    from cnnsize.onnx.reading import OnnxImportError, not_installed
+
+    try:
+        res = import_onnx(path, opts.input_shape)
+    except ImportError as exc:
+        raise not_installed(path, exc) from None
+    except OnnxImportError as exc:
+        raise exc.spec_error() from None
+    if res.folded:
+        import click
+
+        click.echo(
+            f"cnnsize: note: {path}: BatchNormalization was folded at export into {len(res.folded)} layer(s) "
+            "(BN's scale and statistics are not in the file; its shift became their bias, dropped when all zero)",
+            err=True,
+        )
+    return loads_spec(res.yaml, path, opts.overrides, keep_going=True)
+
+
 def load(path: str, opts: Options) -> Any:
     """The spec at ``path`` with --set applied; raises SpecError (every error
     of the spec, the engine's at its own input included) when it is invalid."""
     from cnnsize.engine.analysis import analyze
     from cnnsize.engine.errors import SpecError
-    from cnnsize.engine.load import load_spec
 
     try:
-        spec = load_spec(path, opts.overrides, keep_going=True)
+        spec = read_spec(path, opts)
         if spec.diagnostics:
             analyze(spec, batch=opts.batch, dtype=opts.dtype, convention=opts.convention, optimizer=opts.optimizer)
             raise SpecError(spec.diagnostics)  # pragma: no cover - analyze raised
@@ -313,12 +345,11 @@ def analyse(path: str, opts: Options) -> Any:
     """The Analysis of the spec at ``path`` under ``opts``; raises SpecError
     with every diagnostic (the spec's own, a rank mismatch of --input, the
     engine's) and for a spec too deep or too large to analyse."""
-    from cnnsize.engine.load import load_spec
 
     shape = opts.input_shape
     try:
         # keep_going: the spec's own errors and the engine's come in one run
-        spec = load_spec(path, opts.overrides, keep_going=True)
+        spec = read_spec(path, opts)
         if shape is not None and spec.input and len(shape) != len(spec.input):
             raise rank_error(spec, len(shape), spec.diagnostics)
     except (RecursionError, MemoryError) as exc:

@@ -7,7 +7,7 @@ import os
 import click
 
 from cnnsize.commands.common import parse_shape
-from cnnsize.commands.outcome import EXIT_SPEC, interrupted, usage_error
+from cnnsize.commands.outcome import EXIT_SPEC, fail_spec, interrupted, usage_error
 from cnnsize.commands.output import emit, guard
 
 
@@ -62,3 +62,57 @@ def torch_(target: str, input_: str, output: str | None, name: str | None, flat:
     emit(res.yaml, output)
     if output:
         click.echo(f"wrote {output}: {len(res.spec['layers'])} layers", err=True)
+
+
+@import_.command("onnx")
+@click.argument("model", metavar="MODEL.onnx", type=click.Path(dir_okay=False))
+@click.option(
+    "--input",
+    "input_",
+    metavar="CxHxW",
+    help="Per-sample input shape (needed when the model's spatial sizes are symbolic).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="Write the spec to FILE instead of stdout (atomically; never onto the model's file).",
+)
+@click.option("--name", help="Model name in the spec (default: the graph's name).")
+@click.option("--json", "as_json", is_flag=True, help="Errors as JSON diagnostics on stdout.")
+def onnx_(model: str, input_: str | None, output: str | None, name: str | None, as_json: bool) -> None:
+    """Read an ONNX model and write the equivalent spec.
+
+    Every node maps to a layer kind through the registry (docs/import.md lists
+    the operators); nodes that compute only constants or shapes are folded.
+    Parameters are the initializers as stored: where the exporter folded
+    BatchNormalization into a convolution, the spec's header names the
+    layers. Any operator the registry does not know is listed, with its node
+    name, in one error (exit 3).
+    """
+    shape = parse_shape(input_)
+    guard(output, [model])
+    from cnnsize.onnx.importer import import_onnx
+    from cnnsize.onnx.reading import OnnxImportError, not_installed
+
+    try:
+        res = import_onnx(model, shape, name)
+    except ImportError as exc:
+        fail_spec(not_installed(model, exc), "json" if as_json else "text")
+    except OnnxImportError as exc:
+        fail_spec(exc.spec_error(), "json" if as_json else "text")
+    except KeyboardInterrupt:
+        interrupted()
+    for n in res.notes:
+        click.echo(f"cnnsize: note: {n}", err=True)
+    if res.folded:
+        click.echo(
+            f"cnnsize: note: BatchNormalization folded at export into {len(res.folded)} layer(s): "
+            + ", ".join(res.folded[:5])
+            + (", ..." if len(res.folded) > 5 else ""),
+            err=True,
+        )
+    emit(res.yaml, output)
+    if output:
+        click.echo(f"wrote {output}: {len(res.layers)} layers", err=True)

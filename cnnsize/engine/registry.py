@@ -282,6 +282,25 @@ class TorchMap:
         self.methods = methods
 
 
+class OnnxMap:
+    """ONNX operators that map to a kind, and how.
+
+    ``ops`` are operator types of the default domain (``Conv``, ``Gemm``).
+    ``convert(imp, node)`` receives the ONNX importer
+    (``cnnsize.onnx.importer._Importer``) and the ``onnx.NodeProto``, reads
+    attributes and constant inputs through the importer and adds the spec
+    layer (or reports the node unsupported) through it. The converters never
+    import onnx: the importer hands them plain Python values.
+    """
+
+    __slots__ = ("convert", "ops", "doc")
+
+    def __init__(self, convert: Callable[[Any, Any], None], ops: tuple[str, ...], doc: str) -> None:
+        self.convert = convert
+        self.ops = ops
+        self.doc = doc  # how attributes and initializers become keys, and what is refused (docs/import.md)
+
+
 # (params, input shapes, output shape, toolkit): the toolkit is the module
 # cnnsize.torch.modules (torch.nn as .nn, cnnsize's own modules), handed in by
 # materialize so that the engine never imports torch, not even lazily
@@ -334,7 +353,7 @@ class Rule:
         pointwise: bool,
         to_torch: ToTorch | Missing,
         from_torch: tuple[TorchMap, ...] | Missing,
-        from_onnx: Any,
+        from_onnx: tuple[OnnxMap, ...] | Missing,
     ) -> None:
         self.kind = kind
         self.apply = apply
@@ -376,7 +395,7 @@ def register(
     summary: str,
     to_torch: ToTorch | Missing,
     from_torch: tuple[TorchMap, ...] | Missing,
-    from_onnx: Any = ONNX_LATER,
+    from_onnx: tuple[OnnxMap, ...] | Missing = ONNX_LATER,
     aliases: tuple[str, ...] = (),
     inputs: str = "one",
     pointwise: bool = False,
@@ -460,6 +479,59 @@ def padding_value(v: Any, nd: int) -> Any:
     if isinstance(v, str):
         return v
     return axes_value(v if isinstance(v, (tuple, list)) else (v,) * nd)
+
+
+# --- ONNX attribute values -> spec values (pure Python, for the converters) ---------
+
+
+def onnx_pads(pads: list[int] | None, nd: int) -> Any:
+    """ONNX ``pads`` [b1, b2, ..., e1, e2, ...] as a spec padding: one int when
+    every side is equal, one per axis when each axis is symmetric, else
+    [before, after] pairs."""
+    if not pads:
+        return 0
+    pairs = [(int(pads[i]), int(pads[i + nd])) for i in range(nd)]
+    if all(b == e for b, e in pairs):
+        return axes_value([b for b, _ in pairs])
+    return [[b, e] for b, e in pairs]
+
+
+def onnx_auto_pads(
+    auto_pad: str, spatial_in: tuple[int, ...], kernel: list[int], stride: list[int], dilation: list[int]
+) -> list[int] | None:
+    """Explicit ONNX pads for ``auto_pad`` SAME_UPPER/SAME_LOWER (None for
+    NOTSET: the node's own pads apply; zeros for VALID)."""
+    nd = len(spatial_in)
+    if auto_pad in ("", "NOTSET"):
+        return None
+    if auto_pad == "VALID":
+        return [0] * (2 * nd)
+    before, after = [], []
+    for n, k, s, d in zip(spatial_in, kernel, stride, dilation):
+        total = max((-(-n // s) - 1) * s + (k - 1) * d + 1 - n, 0)
+        small, big = total // 2, total - total // 2
+        before.append(small if auto_pad == "SAME_UPPER" else big)
+        after.append(big if auto_pad == "SAME_UPPER" else small)
+    return before + after
+
+
+def onnx_window(imp: Any, node: Any, kernel: list[int]) -> dict[str, Any]:
+    """kernel, stride, padding and dilation of an ONNX Conv, ConvTranspose or
+    pool node (``auto_pad`` resolved to explicit pads on the node's input)."""
+    nd = len(kernel)
+    stride = [int(v) for v in imp.attr(node, "strides", [1] * nd)]
+    dilation = [int(v) for v in imp.attr(node, "dilations", [1] * nd)]
+    src = imp.in_shape(node)
+    pads = imp.attr(node, "pads")
+    auto = imp.attr(node, "auto_pad", "NOTSET")
+    if auto not in ("", "NOTSET") and src is not None:
+        pads = onnx_auto_pads(auto, tuple(src[1:]), kernel, stride, dilation)
+    return {
+        "kernel": axes_value(kernel),
+        "stride": axes_value(stride),
+        "padding": onnx_pads(pads, nd),
+        "dilation": axes_value(dilation),
+    }
 
 
 def call_args(node: Any, names: tuple[str, ...]) -> dict[str, Any]:

@@ -451,7 +451,10 @@ def _torch_side(rule: Any) -> list[str]:
             names = [f"`{n}`" for n in (*tm.modules, *tm.functions)] + [f"`Tensor.{m}`" for m in tm.methods]
             lines.append(f"- from torch: {', '.join(names)}")
     fo = rule.from_onnx
-    lines.append(f"- from ONNX: none yet ({fo.reason})" if isinstance(fo, Missing) else "- from ONNX: yes")
+    if isinstance(fo, Missing):
+        lines.append(f"- from ONNX: none ({fo.reason})")
+    else:
+        lines.append("- from ONNX: " + ", ".join(f"`{op}`" for om in fo for op in om.ops))
     return lines
 
 

@@ -21,11 +21,14 @@ from cnnsize.engine.kinds.activation import ACT, fuse_act
 from cnnsize.engine.registry import (
     Key,
     Missing,
+    OnnxMap,
     Result,
     Shape,
     Tensor,
     TorchMap,
     axes_value,
+    onnx_pads,
+    onnx_window,
     ops_of,
     padding_value,
     register,
@@ -258,6 +261,78 @@ def _deconv_from(imp: Any, node: Any, m: Any) -> None:
     imp.add(node, "deconv", p)
 
 
+# --- ONNX ----------------------------------------------------------------------
+
+
+def _conv_onnx(imp: Any, node: Any) -> None:
+    wshape = imp.const_shape(node.input[1])
+    src = imp.in_shape(node)
+    if wshape is None or src is None:
+        imp.unsupported(node, "with a weight that is not a constant (initializer)")
+        return
+    filters, kernel = wshape[0], list(wshape[2:])
+    groups = int(imp.attr(node, "group", 1))
+    bias = len(node.input) > 2 and node.input[2] != ""
+    common = onnx_window(imp, node, kernel)
+    imp.mark_folded(node)
+    c = src[0]
+    if groups > 1 and groups == c and filters % c == 0:
+        imp.add(node, "dwconv", {**common, "multiplier": filters // c, "bias": bias}, [node.input[0]])
+        return
+    p: dict[str, Any] = {"filters": filters, **common, "bias": bias}
+    if groups != 1:
+        p["groups"] = groups
+    imp.add(node, "conv", p, [node.input[0]])
+
+
+def _deconv_onnx(imp: Any, node: Any) -> None:
+    wshape = imp.const_shape(node.input[1])
+    src = imp.in_shape(node)
+    if wshape is None or src is None:
+        imp.unsupported(node, "with a weight that is not a constant (initializer)")
+        return
+    groups = int(imp.attr(node, "group", 1))
+    # weight (C_in, C_out/groups, k...)
+    filters, kernel = wshape[1] * groups, [int(k) for k in wshape[2:]]
+    nd = len(kernel)
+    stride = [int(v) for v in imp.attr(node, "strides", [1] * nd)]
+    dilation = [int(v) for v in imp.attr(node, "dilations", [1] * nd)]
+    out_pad = [int(v) for v in imp.attr(node, "output_padding", [0] * nd)]
+    pads = imp.attr(node, "pads")
+    out_shape = imp.attr(node, "output_shape")
+    auto = imp.attr(node, "auto_pad", "NOTSET")
+    if out_shape is not None or auto not in ("", "NOTSET"):
+        # pads from the output size the node asks for (ONNX ConvTranspose:
+        # total = stride*(in-1) + output_padding + (k-1)*dilation + 1 - out)
+        target = [int(v) for v in out_shape] if out_shape is not None else [n * s for n, s in zip(src[1:], stride)]
+        if auto == "VALID":
+            target = [
+                s * (n - 1) + o + (k - 1) * d + 1 for n, s, o, k, d in zip(src[1:], stride, out_pad, kernel, dilation)
+            ]
+        before, after = [], []
+        for n, s, o, k, d, t in zip(src[1:], stride, out_pad, kernel, dilation, target[-nd:]):
+            total = s * (n - 1) + o + (k - 1) * d + 1 - t
+            if total < 0:
+                imp.unsupported(node, f"whose output_shape {target} is larger than its full output (padding {total})")
+                return
+            small, big = total // 2, total - total // 2
+            before.append(big if auto == "SAME_LOWER" else small)
+            after.append(small if auto == "SAME_LOWER" else big)
+        pads = before + after
+    p: dict[str, Any] = {
+        "filters": filters,
+        "kernel": axes_value(kernel),
+        "stride": axes_value(stride),
+        "padding": onnx_pads(pads, nd),
+        "output_padding": axes_value(out_pad),
+        "dilation": axes_value(dilation),
+        "bias": len(node.input) > 2 and node.input[2] != "",
+    }
+    if groups != 1:
+        p["groups"] = groups
+    imp.add(node, "deconv", p, [node.input[0]])
+
+
 # --- the kinds -------------------------------------------------------------------
 
 
@@ -279,6 +354,15 @@ def _deconv_from(imp: Any, node: Any, m: Any) -> None:
     summary="convolution (1-D/2-D/3-D; groups, dilation, untied bias, connection table)",
     to_torch=_conv_torch,
     from_torch=(TorchMap(_conv_from, modules=("torch.nn.modules.conv._ConvNd", "cnnsize.torch.modules.TableConv")),),
+    from_onnx=(
+        OnnxMap(
+            _conv_onnx,
+            ("Conv",),
+            "filters and kernel from the weight initializer (M, C/group, k...); strides, dilations, pads, auto_pad; "
+            "group = channels is a dwconv; bias when a third input is given; a weight that is not a constant is "
+            "refused",
+        ),
+    ),
     params="weights `filters*kvol*C/groups` (or per `table`), biases `filters` (untied: one per output unit)",
 )
 def conv(p: dict[str, Any], ins: list[Tensor]) -> Result:
@@ -293,6 +377,7 @@ def conv(p: dict[str, Any], ins: list[Tensor]) -> Result:
     summary="depthwise convolution (groups = channels)",
     to_torch=_dwconv_torch,
     from_torch=Missing("torch has no depthwise class: conv's mapping writes an nn.ConvNd with groups = in_channels"),
+    from_onnx=Missing("ONNX has no depthwise op: conv's mapping reads Conv with group = input channels"),
     params="`C*multiplier*kvol` weights + biases",
 )
 def dwconv(p: dict[str, Any], ins: list[Tensor]) -> Result:
@@ -308,6 +393,7 @@ def dwconv(p: dict[str, Any], ins: list[Tensor]) -> Result:
     summary="depthwise separable convolution (depthwise then 1x1)",
     to_torch=_sepconv_torch,
     from_torch=(TorchMap(_sepconv_from, modules=("cnnsize.torch.modules.SepConv",)),),
+    from_onnx=Missing("ONNX writes a separable conv as two Conv nodes (a dwconv and a conv)"),
     params="depthwise (`C*multiplier*kvol`) + pointwise (`C*multiplier*filters`) weights + biases",
 )
 def sepconv(p: dict[str, Any], ins: list[Tensor]) -> Result:
@@ -346,6 +432,14 @@ def sepconv(p: dict[str, Any], ins: list[Tensor]) -> Result:
     summary="transposed convolution, counted from the input side",
     to_torch=_deconv_torch,
     from_torch=(TorchMap(_deconv_from, modules=("torch.nn.modules.conv._ConvTransposeNd",)),),
+    from_onnx=(
+        OnnxMap(
+            _deconv_onnx,
+            ("ConvTranspose",),
+            "weight (C, M/group, k...); strides, dilations, pads, output_padding; output_shape and auto_pad become "
+            "the explicit padding they imply",
+        ),
+    ),
     params="`C*filters/groups*kvol` weights + biases `filters`",
 )
 def deconv(p: dict[str, Any], ins: list[Tensor]) -> Result:

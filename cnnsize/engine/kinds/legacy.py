@@ -13,6 +13,7 @@ from cnnsize.engine.kinds.dense import UNITS
 from cnnsize.engine.kinds.pool import pool_window
 from cnnsize.engine.registry import (
     Key,
+    Missing,
     Result,
     Shape,
     Tensor,
@@ -50,6 +51,10 @@ def _subsample_from(imp: Any, node: Any, m: Any) -> None:
     summary="LeCun's trainable subsampling: sum of a window x coefficient + bias, per map",
     to_torch=_subsample_torch,
     from_torch=(TorchMap(_subsample_from, modules=("cnnsize.torch.modules.Subsample",)),),
+    from_onnx=Missing(
+        "no ONNX operator: exporters write the trainable subsampling as AveragePool, Mul and Add of constants (no spec "
+        "kind shifts by a constant)"
+    ),
     params="1 coefficient + 1 bias per map",
 )
 def subsample(p: dict[str, Any], ins: list[Tensor]) -> Result:
@@ -85,6 +90,9 @@ def _rbf_from(imp: Any, node: Any, m: Any) -> None:
     summary="Euclidean RBF output units with fixed codes (LeNet-5)",
     to_torch=_rbf_torch,
     from_torch=(TorchMap(_rbf_from, modules=("cnnsize.torch.modules.RBF",)),),
+    from_onnx=Missing(
+        "no ONNX operator: exporters write the RBF units as Sub, Pow and ReduceSum of a constant code book"
+    ),
     params="0 (fixed RBF codes: `units*fan_in` buffers)",
 )
 def rbf(p: dict[str, Any], ins: list[Tensor]) -> Result:

@@ -11,6 +11,7 @@ from cnnsize.engine.geometry import rf_merge
 from cnnsize.engine.kinds.activation import ACT, fuse_act
 from cnnsize.engine.registry import (
     Key,
+    OnnxMap,
     Result,
     Shape,
     Tensor,
@@ -88,6 +89,33 @@ def _binary_from(kind: str) -> Any:
     return convert
 
 
+def _binary_onnx(kind: str) -> Any:
+    def convert(imp: Any, node: Any) -> None:
+        acts = imp.activations(node)
+        if len(acts) == len([i for i in node.input if i]) and len(acts) >= 2:
+            imp.add(node, kind, {}, acts)
+            return
+        if kind == "add" and len(acts) == 1 and imp.fold_bias(node, acts[0]):
+            return  # MatMul + Add of a constant vector: the fc's bias
+        imp.unsupported(node, "with a constant operand (no spec kind scales or shifts by a constant)")
+
+    return convert
+
+
+def _concat_onnx(imp: Any, node: Any) -> None:
+    src = imp.in_shape(node)
+    axis = int(imp.attr(node, "axis"))
+    rank = len(src) + 1 if src is not None else 0
+    axis = axis + rank if axis < 0 else axis
+    if axis == 0 or src is None:
+        imp.unsupported(node, "along the batch axis")
+        return
+    if len(imp.activations(node)) != len([i for i in node.input if i]):
+        imp.unsupported(node, "of a constant (no spec form)")
+        return
+    imp.add(node, "concat", {"axis": axis - 1})
+
+
 @register(
     "add",
     {**ACT},
@@ -100,6 +128,13 @@ def _binary_from(kind: str) -> Any:
             _binary_from("add"),
             functions=("operator.add", "torch.add", "operator.iadd"),
             methods=("add", "add_"),
+        ),
+    ),
+    from_onnx=(
+        OnnxMap(
+            _binary_onnx("add"),
+            ("Add", "Sum"),
+            "two or more activations of equal shape; a constant operand is refused (except as a MatMul's bias)",
         ),
     ),
 )
@@ -121,6 +156,13 @@ def add(p: dict[str, Any], ins: list[Tensor]) -> Result:
             _binary_from("mul"),
             functions=("operator.mul", "torch.mul", "operator.imul"),
             methods=("mul", "mul_"),
+        ),
+    ),
+    from_onnx=(
+        OnnxMap(
+            _binary_onnx("mul"),
+            ("Mul",),
+            "two activations, broadcasting (squeeze-excitation scales); a constant operand is refused",
         ),
     ),
 )
@@ -148,6 +190,13 @@ def _concat_from(imp: Any, node: Any, target: Any) -> None:
     summary="concatenation along an axis (channels by default); zero FLOPs",
     to_torch=_merge_torch("concat"),
     from_torch=(TorchMap(_concat_from, functions=("torch.cat", "torch.concat")),),
+    from_onnx=(
+        OnnxMap(
+            _concat_onnx,
+            ("Concat",),
+            "axis (negative counted from the end) less one: per sample; the batch axis refused",
+        ),
+    ),
 )
 def concat(p: dict[str, Any], ins: list[Tensor]) -> Result:
     _check_merge(ins, "concat")

@@ -10,6 +10,7 @@ from cnnsize.engine.errors import RuleError
 from cnnsize.engine.kinds.activation import ACT, fuse_act
 from cnnsize.engine.registry import (
     Key,
+    OnnxMap,
     Result,
     Shape,
     Tensor,
@@ -39,6 +40,57 @@ def _bn_from(imp: Any, node: Any, m: Any) -> None:
     imp.add(node, "batchnorm", {"affine": m.affine})
 
 
+def _bn_onnx(imp: Any, node: Any) -> None:
+    if len(node.output) > 1 and any(node.output[1:]) or imp.attr(node, "training_mode", 0):
+        imp.unsupported(node, "in training mode (running statistics as outputs)")
+        return
+    if not all(imp.is_const(i) for i in node.input[1:5]):
+        imp.unsupported(node, "whose scale, shift or statistics are not constants")
+        return
+    imp.add(node, "batchnorm", {"affine": True}, [node.input[0]])
+
+
+def _in_onnx(imp: Any, node: Any) -> None:
+    # InstanceNormalization is a group norm with one group per channel (scale
+    # and shift per channel as well)
+    src = imp.in_shape(node)
+    if src is None:
+        imp.unsupported(node, "on an input of unknown shape")
+        return
+    imp.add(node, "groupnorm", {"groups": src[0], "affine": True}, [node.input[0]])
+
+
+def _gn_onnx(imp: Any, node: Any) -> None:
+    src = imp.in_shape(node)
+    scale = imp.const_shape(node.input[1])
+    if src is None or scale != (src[0],):
+        # opset 18's GroupNormalization stores one scale per group, not per channel
+        imp.unsupported(node, f"with scale of shape {list(scale or [])} (cnnsize's groupnorm has one per channel)")
+        return
+    imp.add(node, "groupnorm", {"groups": int(imp.attr(node, "num_groups")), "affine": True}, [node.input[0]])
+
+
+def _ln_onnx(imp: Any, node: Any) -> None:
+    src = imp.in_shape(node)
+    axis = int(imp.attr(node, "axis", -1))
+    if src is None:
+        imp.unsupported(node, "on an input of unknown shape")
+        return
+    rank = len(src) + 1
+    if (axis + rank if axis < 0 else axis) != 1:
+        imp.unsupported(node, f"over axes from {axis} (cnnsize's layernorm normalizes the whole sample: axis 1)")
+        return
+    if len(node.input) < 3 or not node.input[2]:
+        imp.unsupported(node, "with a scale and no bias")
+        return
+    imp.add(node, "layernorm", {"affine": True}, [node.input[0]])
+
+
+def _lrn_onnx(imp: Any, node: Any) -> None:
+    alpha, beta, bias = imp.attr(node, "alpha", 1e-4), imp.attr(node, "beta", 0.75), imp.attr(node, "bias", 1.0)
+    imp.add(node, "lrn", {"size": int(imp.attr(node, "size"))}, note=f"alpha={alpha:g}, beta={beta:g}, k={bias:g}")
+
+
 @register(
     "batchnorm",
     {"affine": AFFINE, **ACT},
@@ -47,6 +99,13 @@ def _bn_from(imp: Any, node: Any, m: Any) -> None:
     summary="batch normalization (inference: one scale and shift per element)",
     to_torch=_bn_torch,
     from_torch=(TorchMap(_bn_from, modules=("torch.nn.modules.batchnorm._BatchNorm",)),),
+    from_onnx=(
+        OnnxMap(
+            _bn_onnx,
+            ("BatchNormalization",),
+            "inference form: scale, B, mean, var constants (2C parameters, 2C buffers); training_mode refused",
+        ),
+    ),
     params="`2*C` (+ `2*C` running statistics, buffers)",
 )
 def batchnorm(p: dict[str, Any], ins: list[Tensor]) -> Result:
@@ -89,6 +148,7 @@ def _ln_from(imp: Any, node: Any, m: Any) -> None:
     summary="layer normalization over each sample",
     to_torch=_ln_torch,
     from_torch=(TorchMap(_ln_from, modules=("torch.nn.LayerNorm",)),),
+    from_onnx=(OnnxMap(_ln_onnx, ("LayerNormalization",), "axis 1 only (the whole sample), with scale and bias"),),
     params="`2*units` (normalizes over the whole sample: C*H*W)",
 )
 def layernorm(p: dict[str, Any], ins: list[Tensor]) -> Result:
@@ -126,6 +186,14 @@ def _gn_from(imp: Any, node: Any, m: Any) -> None:
     summary="group normalization",
     to_torch=_gn_torch,
     from_torch=(TorchMap(_gn_from, modules=("torch.nn.GroupNorm",)),),
+    from_onnx=(
+        OnnxMap(
+            _gn_onnx,
+            ("GroupNormalization",),
+            "num_groups; a scale per channel (opset 21); opset 18's per-group scale refused",
+        ),
+        OnnxMap(_in_onnx, ("InstanceNormalization",), "a groupnorm with one group per channel (2C parameters)"),
+    ),
     params="`2*C`",
 )
 def groupnorm(p: dict[str, Any], ins: list[Tensor]) -> Result:
@@ -167,6 +235,7 @@ def _lrn_from(imp: Any, node: Any, m: Any) -> None:
     summary="local response normalization across channels",
     to_torch=_lrn_torch,
     from_torch=(TorchMap(_lrn_from, modules=("torch.nn.LocalResponseNorm",)),),
+    from_onnx=(OnnxMap(_lrn_onnx, ("LRN",), "size; alpha, beta and bias kept in the note"),),
 )
 def lrn(p: dict[str, Any], ins: list[Tensor]) -> Result:
     x = ins[0]

@@ -19,12 +19,14 @@ from cnnsize.engine.kinds.conv import PADDING
 from cnnsize.engine.registry import (
     Key,
     Missing,
+    OnnxMap,
     Result,
     Shape,
     Tensor,
     TorchMap,
     axes_value,
     call_args,
+    onnx_window,
     ops_of,
     padding_value,
     register,
@@ -244,6 +246,67 @@ _ADAPTIVE = TorchMap(
 )
 
 
+# --- ONNX ----------------------------------------------------------------------
+
+
+def _pool_onnx(kind: str) -> Any:
+    def convert(imp: Any, node: Any) -> None:
+        kernel = [int(k) for k in imp.attr(node, "kernel_shape", [])]
+        if not kernel:
+            imp.unsupported(node, "without kernel_shape")
+            return
+        w = onnx_window(imp, node, kernel)
+        p: dict[str, Any] = {"kernel": w["kernel"], "stride": w["stride"], "padding": w["padding"]}
+        if imp.attr(node, "ceil_mode", 0):
+            p["ceil_mode"] = True
+        if kind == "maxpool":
+            p["dilation"] = w["dilation"]
+            if len(node.output) > 1 and node.output[1]:
+                imp.unsupported(node, "with an Indices output (max unpooling)")
+                return
+        elif kind == "avgpool":
+            if w["dilation"] != 1:
+                imp.unsupported(node, "with dilations (no dilated average pool kind)")
+                return
+            # ONNX's default is 0, torch's (and cnnsize's) True
+            p["count_include_pad"] = bool(imp.attr(node, "count_include_pad", 0))
+        else:
+            p["p"] = int(imp.attr(node, "p", 2))
+        imp.add(node, kind, p)
+
+    return convert
+
+
+def _global_onnx(kind: str) -> Any:
+    def convert(imp: Any, node: Any) -> None:
+        imp.add(node, kind, {})
+
+    return convert
+
+
+def _reduce_onnx(kind: str) -> Any:
+    """ReduceMean / ReduceMax over every spatial axis: a global pool (then a
+    flatten when the reduced axes are dropped)."""
+
+    def convert(imp: Any, node: Any) -> None:
+        src = imp.in_shape(node)
+        axes = imp.attr(node, "axes")
+        if axes is None and len(node.input) > 1 and node.input[1]:
+            axes = imp.const_value(node.input[1])
+        if src is None or axes is None:
+            imp.unsupported(node, "without constant axes")
+            return
+        rank = len(src) + 1
+        axes = sorted(int(a) + rank if int(a) < 0 else int(a) for a in axes)
+        if len(src) < 2 or axes != list(range(2, rank)):
+            imp.unsupported(node, f"over axes {axes} (a global pool reduces every spatial axis, 2..{rank - 1})")
+            return
+        keep = imp.attr(node, "keepdims", 1)
+        imp.add(node, kind, {}, then=None if keep else ("flatten", {}))
+
+    return convert
+
+
 # --- the kinds -------------------------------------------------------------------
 
 
@@ -259,6 +322,13 @@ _ADAPTIVE = TorchMap(
             _maxpool_from,
             modules=("torch.nn.modules.pooling._MaxPoolNd",),
             functions=tuple(f"torch.nn.functional.max_pool{n}d" for n in (1, 2, 3)),
+        ),
+    ),
+    from_onnx=(
+        OnnxMap(
+            _pool_onnx("maxpool"),
+            ("MaxPool",),
+            "kernel_shape, strides, pads, auto_pad, dilations, ceil_mode; an Indices output refused",
         ),
     ),
 )
@@ -287,6 +357,13 @@ def maxpool(p: dict[str, Any], ins: list[Tensor]) -> Result:
             functions=tuple(f"torch.nn.functional.avg_pool{n}d" for n in (1, 2, 3)),
         ),
     ),
+    from_onnx=(
+        OnnxMap(
+            _pool_onnx("avgpool"),
+            ("AveragePool",),
+            "kernel_shape, strides, pads, auto_pad, ceil_mode, count_include_pad (ONNX default 0)",
+        ),
+    ),
 )
 def avgpool(p: dict[str, Any], ins: list[Tensor]) -> Result:
     w, units, win, c = pool_window(p, ins[0], "avgpool")
@@ -308,6 +385,7 @@ def avgpool(p: dict[str, Any], ins: list[Tensor]) -> Result:
     summary="power-average (L2) pooling",
     to_torch=_pool_torch("lppool"),
     from_torch=(TorchMap(_lppool_from, modules=("torch.nn.modules.pooling._LPPoolNd",)),),
+    from_onnx=(OnnxMap(_pool_onnx("lppool"), ("LpPool",), "kernel_shape, strides, pads, auto_pad, ceil_mode, p"),),
 )
 def lppool(p: dict[str, Any], ins: list[Tensor]) -> Result:
     w, units, win, c = pool_window(p, ins[0], "lppool")
@@ -339,6 +417,14 @@ def _global(x: Tensor, kind: str, per_out: int) -> Result:
     summary="global average pooling (output C x 1 x 1)",
     to_torch=_global_torch("AdaptiveAvgPool"),
     from_torch=(TorchMap(_gap_from, methods=("mean",)),),  # nn.AdaptiveAvgPoolNd(1): through adaptiveavgpool
+    from_onnx=(
+        OnnxMap(_global_onnx("globalavgpool"), ("GlobalAveragePool",), "no attributes"),
+        OnnxMap(
+            _reduce_onnx("globalavgpool"),
+            ("ReduceMean",),
+            "axes (attribute or constant input) = every spatial axis; keepdims=0 adds a flatten; other axes refused",
+        ),
+    ),
 )
 def globalavgpool(p: dict[str, Any], ins: list[Tensor]) -> Result:
     return _global(ins[0], "globalavgpool", 0)
@@ -352,6 +438,10 @@ def globalavgpool(p: dict[str, Any], ins: list[Tensor]) -> Result:
     summary="global max pooling",
     to_torch=_global_torch("AdaptiveMaxPool"),
     from_torch=Missing("torch has no global max pool class: adaptivemaxpool's mapping writes AdaptiveMaxPoolNd(1)"),
+    from_onnx=(
+        OnnxMap(_global_onnx("globalmaxpool"), ("GlobalMaxPool",), "no attributes"),
+        OnnxMap(_reduce_onnx("globalmaxpool"), ("ReduceMax",), "as ReduceMean"),
+    ),
 )
 def globalmaxpool(p: dict[str, Any], ins: list[Tensor]) -> Result:
     return _global(ins[0], "globalmaxpool", -1)
@@ -388,6 +478,7 @@ OUTPUT = Key(t_axes(1), "output size per spatial axis", required=True)
     summary="adaptive average pooling to a fixed output size",
     to_torch=_adaptive_torch("AdaptiveAvgPool"),
     from_torch=(_ADAPTIVE,),
+    from_onnx=Missing("ONNX has no adaptive pool: exporters write a fixed-window AveragePool (an avgpool)"),
 )
 def adaptiveavgpool(p: dict[str, Any], ins: list[Tensor]) -> Result:
     return _adaptive(p, ins[0], "adaptiveavgpool", False)
@@ -401,6 +492,7 @@ def adaptiveavgpool(p: dict[str, Any], ins: list[Tensor]) -> Result:
     summary="adaptive max pooling",
     to_torch=_adaptive_torch("AdaptiveMaxPool"),
     from_torch=Missing("adaptiveavgpool's mapping serves both adaptive pools (one converter picks avg or max)"),
+    from_onnx=Missing("ONNX has no adaptive pool: exporters write a fixed-window MaxPool (a maxpool)"),
 )
 def adaptivemaxpool(p: dict[str, Any], ins: list[Tensor]) -> Result:
     return _adaptive(p, ins[0], "adaptivemaxpool", True)

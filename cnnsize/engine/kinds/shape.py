@@ -10,6 +10,7 @@ from cnnsize.engine.errors import RuleError
 from cnnsize.engine.geometry import RF, AxisRF, _div, per_axis, resolve_padding
 from cnnsize.engine.registry import (
     Key,
+    OnnxMap,
     Result,
     Shape,
     Tensor,
@@ -17,13 +18,13 @@ from cnnsize.engine.registry import (
     axes_value,
     call_args,
     flat_rf,
+    onnx_pads,
     ops_of,
     register,
     rf_of,
     spatial,
     t_axes,
     t_choice,
-    t_int,
     t_number,
     t_padding,
     t_shape,
@@ -58,6 +59,32 @@ def _flatten_from(imp: Any, node: Any, target: Any) -> None:
         imp.add(node, "reshape", {"shape": list(imp.out_shape(node) or ())})
 
 
+def _flatten_onnx(imp: Any, node: Any) -> None:
+    src = imp.in_shape(node)
+    axis = int(imp.attr(node, "axis", 1))
+    rank = len(src) + 1 if src is not None else 0
+    if (axis + rank if axis < 0 else axis) != 1:
+        imp.unsupported(node, f"at axis {axis} (the batch axis must stay apart: axis 1)")
+        return
+    imp.add(node, "flatten", {})
+
+
+def _reshape_onnx(imp: Any, node: Any) -> None:
+    """Reshape, Squeeze, Unsqueeze: the target is ONNX's inferred output shape."""
+    out = imp.shape(node.output[0])
+    src = imp.in_shape(node)
+    if out is None or src is None:
+        imp.unsupported(node, "whose output shape ONNX shape inference cannot tell")
+        return
+    if prod(out) != prod(src):
+        imp.unsupported(node, f"from {list(src)} to {list(out)} per sample (moves values across the batch axis)")
+        return
+    if len(out) == 1 and len(src) > 1:
+        imp.add(node, "flatten", {}, [node.input[0]])
+    else:
+        imp.add(node, "reshape", {"shape": list(out)}, [node.input[0]])
+
+
 @register(
     "flatten",
     {},
@@ -67,6 +94,7 @@ def _flatten_from(imp: Any, node: Any, target: Any) -> None:
     from_torch=(
         TorchMap(_flatten_from, modules=("torch.nn.Flatten",), functions=("torch.flatten",), methods=("flatten",)),
     ),
+    from_onnx=(OnnxMap(_flatten_onnx, ("Flatten",), "axis 1 only (the batch axis kept apart)"),),
 )
 def flatten(p: dict[str, Any], ins: list[Tensor]) -> Result:
     return Result((prod(ins[0].shape),), rf=flat_rf(ins[0]))
@@ -99,6 +127,14 @@ def _reshape_from(imp: Any, node: Any, target: Any) -> None:
             _reshape_from,
             modules=("torch.nn.Unflatten", "cnnsize.torch.modules.Reshape"),
             methods=("view", "reshape"),
+        ),
+    ),
+    from_onnx=(
+        OnnxMap(
+            _reshape_onnx,
+            ("Reshape", "Squeeze", "Unsqueeze"),
+            "the target is ONNX's inferred output shape per sample (a flatten when 1-D); moving values across the "
+            "batch axis refused",
         ),
     ),
 )
@@ -167,6 +203,30 @@ def _pad_from(imp: Any, node: Any, target: Any) -> None:
 _PAD_MODES = {"Reflection": "reflect", "Replication": "replicate", "Circular": "circular"}
 
 
+_ONNX_PAD_MODES = {"constant": "constant", "reflect": "reflect", "edge": "replicate", "wrap": "circular"}
+
+
+def _pad_onnx(imp: Any, node: Any) -> None:
+    src = imp.in_shape(node)
+    pads = imp.attr(node, "pads")
+    if pads is None and len(node.input) > 1 and node.input[1]:
+        pads = imp.const_value(node.input[1])
+    if src is None or pads is None or (len(node.input) > 3 and node.input[3]):
+        imp.unsupported(node, "without constant pads over every axis")
+        return
+    rank = len(src) + 1
+    pads = [int(v) for v in pads]
+    if len(pads) != 2 * rank or pads[0] or pads[1] or pads[rank] or pads[rank + 1] or min(pads) < 0:
+        imp.unsupported(node, f"with pads {pads} (only non-negative spatial padding has a spec form)")
+        return
+    spatial_pads = pads[2:rank] + pads[rank + 2 :]
+    mode = _ONNX_PAD_MODES.get(str(imp.attr(node, "mode", "constant")))
+    if mode is None:
+        imp.unsupported(node, f"in mode {imp.attr(node, 'mode')}")
+        return
+    imp.add(node, "pad", {"padding": onnx_pads(spatial_pads, rank - 2), "mode": mode}, [node.input[0]])
+
+
 @register(
     "pad",
     {
@@ -188,6 +248,14 @@ _PAD_MODES = {"Reflection": "reflect", "Replication": "replicate", "Circular": "
             )
             + ("cnnsize.torch.modules.Pad",),
             functions=("torch.nn.functional.pad",),
+        ),
+    ),
+    from_onnx=(
+        OnnxMap(
+            _pad_onnx,
+            ("Pad",),
+            "constant pads (input or attribute) on spatial axes only; mode constant, reflect, edge (replicate), wrap "
+            "(circular)",
         ),
     ),
 )
@@ -254,6 +322,27 @@ def _upsample_from(imp: Any, node: Any, target: Any) -> None:
     imp.add(node, "upsample", {"scale": axes_value([int(s) for s in sc]), "mode": mode})
 
 
+def _resize_onnx(imp: Any, node: Any) -> None:
+    src, out = imp.in_shape(node), imp.shape(node.output[0])
+    if src is None or out is None or len(src) < 2 or out[0] != src[0]:
+        imp.unsupported(node, "whose output shape ONNX cannot infer, or that resizes channels")
+        return
+    nd = len(src) - 1
+    mode = str(imp.attr(node, "mode", "nearest"))
+    kind = {"nearest": "nearest", "cubic": "bicubic"}.get(mode)
+    if mode in ("linear", "bilinear"):
+        kind = {1: "linear", 2: "bilinear", 3: "trilinear"}.get(nd)
+    if kind is None:
+        imp.unsupported(node, f"in mode {mode} on {nd} spatial axes")
+        return
+    sp_in, sp_out = src[1:], out[1:]
+    if all(o % n == 0 for n, o in zip(sp_in, sp_out)):
+        p: dict[str, Any] = {"scale": axes_value([o // n for n, o in zip(sp_in, sp_out)])}
+    else:
+        p = {"size": axes_value(list(sp_out))}
+    imp.add(node, "upsample", {**p, "mode": kind}, [node.input[0]])
+
+
 @register(
     "upsample",
     {
@@ -266,6 +355,14 @@ def _upsample_from(imp: Any, node: Any, target: Any) -> None:
     to_torch=_upsample_torch,
     from_torch=(
         TorchMap(_upsample_from, modules=("torch.nn.Upsample",), functions=("torch.nn.functional.interpolate",)),
+    ),
+    from_onnx=(
+        OnnxMap(
+            _resize_onnx,
+            ("Resize", "Upsample"),
+            "the inferred output size: an integer scale where it divides, else a size; mode nearest, linear (by axes: "
+            "linear, bilinear, trilinear), cubic (bicubic)",
+        ),
     ),
 )
 def upsample(p: dict[str, Any], ins: list[Tensor]) -> Result:
@@ -316,6 +413,14 @@ def _dropout_from(imp: Any, node: Any, target: Any) -> None:
     imp.add(node, "dropout", {"p": float(p)})
 
 
+def _dropout_onnx(imp: Any, node: Any) -> None:
+    ratio = imp.attr(node, "ratio")
+    if ratio is None and len(node.input) > 1 and node.input[1]:
+        v = imp.const_value(node.input[1])
+        ratio = v[0] if v else None
+    imp.add(node, "dropout", {"p": round(float(0.5 if ratio is None else ratio), 6)}, [node.input[0]])
+
+
 @register(
     "dropout",
     {"p": Key(t_number(0, maximum=1), "dropout probability (training only)", 0.5)},
@@ -329,6 +434,7 @@ def _dropout_from(imp: Any, node: Any, target: Any) -> None:
             functions=tuple(f"torch.nn.functional.dropout{n}" for n in ("", "1d", "2d", "3d")),
         ),
     ),
+    from_onnx=(OnnxMap(_dropout_onnx, ("Dropout",), "ratio (attribute or constant input), default 0.5"),),
     pointwise=True,
 )
 def dropout(p: dict[str, Any], ins: list[Tensor]) -> Result:
@@ -339,6 +445,10 @@ def _identity_from(imp: Any, node: Any, m: Any) -> None:
     imp.add(node, "identity", {})
 
 
+def _identity_onnx(imp: Any, node: Any) -> None:
+    imp.add(node, "identity", {}, [node.input[0]])
+
+
 @register(
     "identity",
     {},
@@ -346,112 +456,8 @@ def _identity_from(imp: Any, node: Any, m: Any) -> None:
     summary="identity (zero cost)",
     to_torch=_layer("Identity"),
     from_torch=(TorchMap(_identity_from, modules=("torch.nn.Identity",)),),
+    from_onnx=(OnnxMap(_identity_onnx, ("Identity",), "an Identity of an activation (of a constant: folded)"),),
     pointwise=True,
 )
 def identity(p: dict[str, Any], ins: list[Tensor]) -> Result:
     return Result(ins[0].shape, rf=ins[0].rf)
-
-
-# --- pixel shuffle ----------------------------------------------------------------------
-
-
-def _pixel_shuffle_torch(p: dict[str, Any], in_shapes: list[Shape], out: Shape, t: Any) -> Any:
-    nn = t.nn
-
-    Layer = t.Layer
-
-    if len(in_shapes[0]) != 3:
-        raise NotImplementedError(f"torch's PixelShuffle takes 2 spatial axes, the input has {len(in_shapes[0]) - 1}")
-    return Layer(nn.PixelShuffle(p["scale"]))
-
-
-def _pixel_shuffle_from(imp: Any, node: Any, target: Any) -> None:
-    if node.op == "call_module":
-        r = target.upscale_factor
-    else:
-        r = call_args(node, ("input", "upscale_factor"))["upscale_factor"]
-    imp.add(node, "pixel_shuffle", {"scale": int(r)})
-
-
-@register(
-    "pixel_shuffle",
-    {"scale": Key(t_int(1), "upscaling factor r: C*r^2 channels become C, each spatial size times r", required=True)},
-    aliases=("pixelshuffle",),
-    category="shape",
-    summary="pixel shuffle (sub-pixel convolution's rearrangement): C*r^2 x H x W to C x rH x rW, no cost",
-    to_torch=_pixel_shuffle_torch,
-    from_torch=(
-        TorchMap(
-            _pixel_shuffle_from, modules=("torch.nn.PixelShuffle",), functions=("torch.nn.functional.pixel_shuffle",)
-        ),
-    ),
-)
-def pixel_shuffle(p: dict[str, Any], ins: list[Tensor]) -> Result:
-    x = ins[0]
-    c, sp = spatial(x, "pixel_shuffle")
-    r = p["scale"]
-    block = r ** len(sp)
-    if c % block:
-        raise RuleError(
-            "shape-mismatch",
-            f"pixel_shuffle with scale {r} needs channels divisible by {r}^{len(sp)} = {block}, got {c}",
-            f"use {c // block * block or block} channels, or another scale",
-            "scale",
-        )
-
-    # Output position Y reads input position floor(Y / r) (torch's and ONNX
-    # DepthToSpace's layout), the map nearest upsampling by r uses: a unit's
-    # field is its source's (same size, same first centre) and neighbours are
-    # jump / r apart on average, the convention upsample keeps.
-    def tr(rf: RF) -> RF:
-        return tuple(AxisRF(a.size, _div(a.jump, r), a.start2) for a in rf)
-
-    return Result((c // block, *(n * r for n in sp)), rf=rf_of(x, tr))
-
-
-# --- channel shuffle --------------------------------------------------------------------
-
-
-def _channel_shuffle_torch(p: dict[str, Any], in_shapes: list[Shape], out: Shape, t: Any) -> Any:
-    nn = t.nn
-
-    Layer = t.Layer
-
-    return Layer(nn.ChannelShuffle(p["groups"]))
-
-
-def _channel_shuffle_from(imp: Any, node: Any, target: Any) -> None:
-    if node.op == "call_module":
-        g = target.groups
-    else:
-        g = call_args(node, ("input", "groups"))["groups"]
-    imp.add(node, "channel_shuffle", {"groups": int(g)})
-
-
-@register(
-    "channel_shuffle",
-    {"groups": Key(t_int(1), "number of groups whose channels are interleaved (ShuffleNet)", required=True)},
-    aliases=("channelshuffle",),
-    category="shape",
-    summary="channel shuffle (ShuffleNet): interleave the channels of groups, no cost",
-    to_torch=_channel_shuffle_torch,
-    from_torch=(
-        TorchMap(
-            _channel_shuffle_from,
-            modules=("torch.nn.ChannelShuffle",),
-            functions=("torch.nn.functional.channel_shuffle",),  # the same object as torch.channel_shuffle
-        ),
-    ),
-)
-def channel_shuffle(p: dict[str, Any], ins: list[Tensor]) -> Result:
-    x = ins[0]
-    c, _sp = spatial(x, "channel_shuffle")  # as torch, which refuses a [N, C] input
-    if c % p["groups"]:
-        raise RuleError(
-            "groups-mismatch",
-            f"{c} channels are not divisible by groups={p['groups']}",
-            "choose groups that divide the channels",
-            "groups",
-        )
-    # a permutation of channels: each position's field is the input's
-    return Result(x.shape, rf=x.rf)
