@@ -11,11 +11,8 @@ convention preset and its table, and the diagnostics of the bad-spec corpus
 
 from __future__ import annotations
 
-import contextlib
 import gc
-import io
 import os
-import sys
 from collections.abc import Callable
 
 import pytest
@@ -26,6 +23,7 @@ from test_golden import case_command
 
 from cnnsize.engine import fastpath
 from cnnsize.engine.conventions import CONVENTIONS
+from tests.test_bad_specs import run_inprocess
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ZOO = sorted(f for f in os.listdir(os.path.join(ROOT, "specs")) if f.endswith(".yaml"))
@@ -33,20 +31,8 @@ ZOO = sorted(f for f in os.listdir(os.path.join(ROOT, "specs")) if f.endswith(".
 
 def cli(args: list[str]) -> str:
     """Exit code, stdout and stderr of the CLI entry point, run in-process."""
-    from cnnsize.commands.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    old = sys.argv
-    sys.argv = ["cnnsize", *args]
-    code: int | str | None = 0
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            main()
-    except SystemExit as exc:
-        code = exc.code
-    finally:
-        sys.argv = old
-    return f"rc={code}\n{out.getvalue()}\n--stderr--\n{err.getvalue()}"
+    code, out, err = run_inprocess(args)
+    return f"rc={code}\n{out}\n--stderr--\n{err}"
 
 
 def both_ways(produce: Callable[[], list[str]], warm: bool = True) -> tuple[list[str], list[str]]:

@@ -7,24 +7,15 @@ import csv
 import io
 from typing import Any
 
+from cnnsize.engine.analysis import SUMMED
 from cnnsize.render.util import compare_headers, shape
 
 LAYER_FIELDS = (
     "name", "type", "inputs", "output_shape", "units", "weights", "biases", "params", "buffers",
     "connections", "macs", "flops", "activation_bytes", "param_bytes", "receptive_field", "jump", "start", "block",
 )  # fmt: skip
-TOTAL_FIELDS = (
-    "units",
-    "weights",
-    "biases",
-    "params",
-    "buffers",
-    "connections",
-    "macs",
-    "flops",
-    "activation_bytes",
-    "param_bytes",
-)
+# the figures a total row sums (the engine sums the same ones)
+TOTAL_FIELDS = SUMMED
 
 
 def _cell(v: Any) -> Any:

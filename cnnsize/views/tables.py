@@ -26,23 +26,14 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
+from cnnsize.engine.analysis import SUMMED
+
 SCHEMA = "cnnsize.tables/1"
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA_FILE = os.path.join(_PACKAGE, "data", "seed_tables.yaml")
 DEFAULT_SPECS_DIR = os.path.join(os.path.dirname(_PACKAGE), "specs")
 
-LAYER_METRICS = (
-    "units",
-    "weights",
-    "biases",
-    "params",
-    "buffers",
-    "connections",
-    "macs",
-    "flops",
-    "activation_bytes",
-    "param_bytes",
-)
+LAYER_METRICS = SUMMED  # the per-layer figures a table row may sum
 
 
 class TableError(Exception):
